@@ -1,0 +1,42 @@
+// Package worker runs the Temporal worker of the back office: every workflow
+// and activity, on the one task queue.
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/alliance/backoffice/activities"
+	"github.com/alliance/backoffice/workflows"
+)
+
+// Register adds every workflow and activity of the back office to r. Tests
+// use it to build workers the same way production does.
+func Register(r sdkworker.Registry, pool *pgxpool.Pool) {
+	r.RegisterWorkflowWithOptions(workflows.StockReceipt, workflow.RegisterOptions{Name: "StockReceipt"})
+	r.RegisterActivity(&activities.Inventory{Pool: pool})
+}
+
+// New builds a worker on the project's task queue with everything registered.
+func New(c client.Client, pool *pgxpool.Pool, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, opts)
+	Register(w, pool)
+	return w
+}
+
+// Run runs a worker until ctx is done, then stops it gracefully (in-flight
+// activities get worker.Options.WorkerStopTimeout to finish).
+func Run(ctx context.Context, c client.Client, pool *pgxpool.Pool, opts sdkworker.Options) error {
+	w := New(c, pool, opts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
