@@ -18,7 +18,9 @@ import (
 // Register adds every workflow and activity of the back office to r. Tests
 // use it to build workers the same way production does.
 func Register(r sdkworker.Registry, pool *pgxpool.Pool) {
-	r.RegisterWorkflowWithOptions(workflows.StockReceipt, workflow.RegisterOptions{Name: "StockReceipt"})
+	for _, d := range workflows.Definitions() {
+		r.RegisterWorkflowWithOptions(d.Fn, workflow.RegisterOptions{Name: d.Name})
+	}
 	r.RegisterActivity(&activities.Inventory{Pool: pool})
 }
 

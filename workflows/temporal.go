@@ -42,6 +42,20 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 	}
 }
 
+// Definition is a workflow function and the name it is registered under.
+type Definition struct {
+	Name string
+	Fn   any
+}
+
+// Definitions lists every workflow of the back office. The worker registers
+// them and the replay tests replay recorded histories against them.
+func Definitions() []Definition {
+	return []Definition{
+		{Name: "StockReceipt", Fn: StockReceipt},
+	}
+}
+
 // workflowID joins an entity kind and its business key into a workflow ID,
 // e.g. "stock-receipt:RCV-2026-0001".
 func workflowID(kind string, key ...string) string {

@@ -50,13 +50,25 @@ CREATE INDEX inventory_balances_sku_idx ON inventory_balances (sku, warehouse_co
 -- +goose StatementBegin
 CREATE FUNCTION inventory_apply_movement() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO inventory_balances AS b (warehouse_code, sku, on_hand, reserved, in_transit, updated_at)
-    VALUES (NEW.warehouse_code, NEW.sku, NEW.on_hand_delta, NEW.reserved_delta, NEW.in_transit_delta, NEW.created_at)
-    ON CONFLICT (warehouse_code, sku) DO UPDATE
-       SET on_hand    = b.on_hand + EXCLUDED.on_hand,
-           reserved   = b.reserved + EXCLUDED.reserved,
-           in_transit = b.in_transit + EXCLUDED.in_transit,
-           updated_at = EXCLUDED.updated_at;
+    -- Update in place; create the (warehouse, SKU) row at zero on its first
+    -- movement. Never INSERT the deltas directly: the CHECK constraints would
+    -- judge the deltas instead of the resulting balance.
+    UPDATE inventory_balances
+       SET on_hand    = on_hand + NEW.on_hand_delta,
+           reserved   = reserved + NEW.reserved_delta,
+           in_transit = in_transit + NEW.in_transit_delta,
+           updated_at = NEW.created_at
+     WHERE warehouse_code = NEW.warehouse_code AND sku = NEW.sku;
+    IF NOT FOUND THEN
+        INSERT INTO inventory_balances (warehouse_code, sku) VALUES (NEW.warehouse_code, NEW.sku)
+        ON CONFLICT (warehouse_code, sku) DO NOTHING;
+        UPDATE inventory_balances
+           SET on_hand    = on_hand + NEW.on_hand_delta,
+               reserved   = reserved + NEW.reserved_delta,
+               in_transit = in_transit + NEW.in_transit_delta,
+               updated_at = NEW.created_at
+         WHERE warehouse_code = NEW.warehouse_code AND sku = NEW.sku;
+    END IF;
     RETURN NULL;
 END;
 $$;
