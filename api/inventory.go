@@ -217,9 +217,9 @@ type receiptLineInput struct {
 }
 
 type receiptInput struct {
-	Warehouse   *string            `json:"warehouse"`
-	SupplierRef *string            `json:"supplier_ref"`
-	Lines       []receiptLineInput `json:"lines"`
+	Warehouse   *string           `json:"warehouse"`
+	SupplierRef *string           `json:"supplier_ref"`
+	Lines       []json.RawMessage `json:"lines"`
 }
 
 // Receipt is a goods receipt and where its workflow stands.
@@ -278,7 +278,7 @@ func (s *server) createReceipt(c echo.Context) error {
 	}
 	lines := make([]activities.ReceiptLine, 0, len(in.Lines))
 	seen := map[string]bool{}
-	for i, l := range in.Lines {
+	for i, l := range decodeEach[receiptLineInput](v, "lines", in.Lines) {
 		f := fmt.Sprintf("lines[%d]", i)
 		sku := v.code(f+".sku", l.SKU, true)
 		qty := v.positiveInt(f+".qty", l.Qty, true, 10_000_000)

@@ -318,3 +318,29 @@ func trimmed(s *string) *string {
 	t := strings.TrimSpace(*s)
 	return &t
 }
+
+// decodeEach strictly decodes each element of a JSON array field, so a bad
+// element is named with its index ("lines[2].qty"). Elements that fail are
+// left zero and reported on v.
+func decodeEach[T any](v *validator, field string, raws []json.RawMessage) []T {
+	out := make([]T, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&out[i])
+		if err == nil {
+			continue
+		}
+		at := fmt.Sprintf("%s[%d]", field, i)
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typ) && typ.Field != "":
+			v.add(at+"."+typ.Field, typeDetail(typ))
+		case unknownField.MatchString(err.Error()):
+			v.add(at+"."+unknownField.FindStringSubmatch(err.Error())[1], "unknown field")
+		default:
+			v.add(at, "must be an object")
+		}
+	}
+	return out
+}
