@@ -69,7 +69,7 @@ func serve(ctx context.Context, srv *http.Server, h http.Handler, cfg config.Con
 	srv.Handler = h
 	errc := make(chan error, 1)
 	go func() {
-		logger.Info("listening", "component", name, "addr", srv.Addr)
+		logger.Info("listening", "server", name, "addr", srv.Addr)
 		errc <- srv.ListenAndServe()
 	}()
 	select {
@@ -85,6 +85,6 @@ func serve(ctx context.Context, srv *http.Server, h http.Handler, cfg config.Con
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	logger.Info("stopped", "component", name)
+	logger.Info("stopped", "server", name)
 	return nil
 }

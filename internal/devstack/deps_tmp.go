@@ -1,0 +1,26 @@
+package devstack
+
+import (
+	_ "github.com/jackc/pgx-shopspring-decimal"
+	_ "github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/labstack/echo-contrib/echoprometheus"
+	_ "github.com/labstack/echo/v4/middleware"
+	_ "github.com/pressly/goose/v3"
+	_ "github.com/pressly/goose/v3/lock"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/shopspring/decimal"
+	_ "github.com/temporalio/ui-server/v2/server"
+	_ "github.com/temporalio/ui-server/v2/server/config"
+	_ "github.com/temporalio/ui-server/v2/server/server_options"
+	_ "github.com/uber-go/tally/v4/prometheus"
+	_ "go.temporal.io/sdk/client"
+	_ "go.temporal.io/sdk/contrib/tally"
+	_ "go.temporal.io/sdk/testsuite"
+	_ "go.temporal.io/sdk/worker"
+	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	_ "go.temporal.io/server/schema/sqlite"
+	_ "go.temporal.io/server/temporal"
+	_ "go.temporal.io/server/temporaltest"
+	_ "gopkg.in/yaml.v3"
+)
