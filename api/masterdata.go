@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
-	"github.com/shopspring/decimal"
 
 	"github.com/alliance/backoffice/db/dbgen"
 	"github.com/alliance/backoffice/internal/auth"
@@ -75,13 +74,6 @@ func date(t *time.Time) *string {
 	}
 	s := t.Format(time.DateOnly)
 	return &s
-}
-
-func nullDec(d decimal.NullDecimal) *decimal.Decimal {
-	if !d.Valid {
-		return nil
-	}
-	return &d.Decimal
 }
 
 // ---- regions ----
@@ -242,13 +234,13 @@ func (s *server) updateChannel(c echo.Context) error {
 
 // GradePolicy is the terms a distributor grade buys on.
 type GradePolicy struct {
-	Grade              string          `json:"grade"`
+	Grade              string       `json:"grade"`
 	DiscountPct        money.Amount `json:"discount_pct"`
 	MonthlyOrderQuota  money.Amount `json:"monthly_order_quota"`
 	CreditLimitDefault money.Amount `json:"credit_limit_default"`
 	AutoApprovalLimit  money.Amount `json:"auto_approval_limit"`
 	ReturnRatioCapPct  money.Amount `json:"return_ratio_cap_pct"`
-	UpdatedAt          time.Time       `json:"updated_at"`
+	UpdatedAt          time.Time    `json:"updated_at"`
 }
 
 func gradePolicyOf(r dbgen.GradePolicy) GradePolicy {

@@ -6,8 +6,8 @@ package api
 
 import (
 	"context"
-	"errors"
 	_ "embed" // the OpenAPI document
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"

@@ -521,10 +521,32 @@ func canTraverse(fi fs.FileInfo, as *runAs) bool {
 	}
 }
 
-// initdb creates a new cluster in dataDir, which must be empty.
+// initdb creates a new cluster in dataDir, which must be empty. It builds
+// it in a sibling directory first, so that an interrupted initdb never
+// leaves a half-made cluster behind.
 func initdb(ctx context.Context, binDir, dataDir string, as *runAs, fast bool) error {
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("data dir %s holds no PostgreSQL cluster (no PG_VERSION) but is not empty: empty it, or use another", dataDir)
+	}
+	tmpDir := dataDir + ".initdb"
+	if err := os.RemoveAll(tmpDir); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if err := os.Mkdir(tmpDir, 0o700); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	defer os.RemoveAll(tmpDir) // on failure
+	if as != nil {
+		if err := os.Chown(tmpDir, as.uid, as.gid); err != nil {
+			return fmt.Errorf("initdb: %w", err)
+		}
+	}
 	args := []string{
-		"-D", dataDir,
+		"-D", tmpDir,
 		"-U", postgresSuperuser,
 		"-A", "trust",
 		"-E", "UTF8",
@@ -534,13 +556,30 @@ func initdb(ctx context.Context, binDir, dataDir string, as *runAs, fast bool) e
 		args = append(args, "--no-sync")
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...)
-	cmd.Dir = dataDir
+	cmd.Dir = tmpDir
 	cmd.Env = serverEnv()
 	cmd.SysProcAttr = sysProcAttr(as)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("initdb %s: %w:\n%s", dataDir, err, strings.TrimSpace(out.String()))
+	}
+	// Move the cluster into the data dir (which may be a mount point, so
+	// not replaced), PG_VERSION last: it marks a complete cluster.
+	created, err := os.ReadDir(tmpDir)
+	if err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	names := make([]string, 0, len(created))
+	for _, e := range created {
+		if e.Name() != "PG_VERSION" {
+			names = append(names, e.Name())
+		}
+	}
+	for _, name := range append(names, "PG_VERSION") {
+		if err := os.Rename(filepath.Join(tmpDir, name), filepath.Join(dataDir, name)); err != nil {
+			return fmt.Errorf("initdb: %w", err)
+		}
 	}
 	return nil
 }

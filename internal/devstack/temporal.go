@@ -124,6 +124,21 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		opts.DBFile = abs
 	}
 
+	// The server and the UI exit the whole process when they cannot listen
+	// on a port: check first that they will be able to.
+	for _, p := range []struct {
+		what string
+		port int
+	}{{"frontend", opts.FrontendPort}, {"UI", opts.UIPort}} {
+		if p.port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", hostPort(opts.IP, p.port))
+		if err != nil {
+			return nil, fmt.Errorf("start temporal: %s port %d unavailable (is another Temporal server running?): %w", p.what, p.port, err)
+		}
+		_ = l.Close()
+	}
 	ports, err := temporalPorts(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start temporal: %w", err)
@@ -155,10 +170,12 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 			dynamicconfig.NamespaceCacheRefreshInterval.Key():                namespaceRefresh,
 			dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
 			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 1000,
-			dynamicconfig.FrontendPersistenceMaxQPS.Key():                    100_000,
-			dynamicconfig.HistoryPersistenceMaxQPS.Key():                     100_000,
-			dynamicconfig.MatchingPersistenceMaxQPS.Key():                    100_000,
-			dynamicconfig.WorkerPersistenceMaxQPS.Key():                      100_000,
+			// RegisterNamespace and UpdateNamespace (AddSearchAttributes): 20/s by default.
+			dynamicconfig.FrontendNamespaceReplicationInducingAPIsRPS.Key(): 1000,
+			dynamicconfig.FrontendPersistenceMaxQPS.Key():                   100_000,
+			dynamicconfig.HistoryPersistenceMaxQPS.Key():                    100_000,
+			dynamicconfig.MatchingPersistenceMaxQPS.Key():                   100_000,
+			dynamicconfig.WorkerPersistenceMaxQPS.Key():                     100_000,
 		}),
 	)
 	if err != nil {
@@ -210,9 +227,12 @@ func (t *Temporal) AddNamespaces(ctx context.Context, names ...string) error {
 	}
 	defer c.Close()
 	for _, name := range names {
-		_, err := c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-			Namespace:                        name,
-			WorkflowExecutionRetentionPeriod: durationpb.New(namespaceRetention),
+		err := retryThrottled(ctx, func(ctx context.Context) error {
+			_, err := c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+				Namespace:                        name,
+				WorkflowExecutionRetentionPeriod: durationpb.New(namespaceRetention),
+			})
+			return err
 		})
 		var exists *serviceerror.NamespaceAlreadyExists
 		if err != nil && !errors.As(err, &exists) {
@@ -429,9 +449,12 @@ func syncSearchAttributes(ctx context.Context, c client.Client, namespaces []str
 		if len(missing) == 0 {
 			continue
 		}
-		_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-			Namespace:        ns,
-			SearchAttributes: missing,
+		err = retryThrottled(ctx, func(ctx context.Context) error {
+			_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+				Namespace:        ns,
+				SearchAttributes: missing,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("add search attributes %v to namespace %q: %w", slices.Sorted(maps.Keys(missing)), ns, err)
@@ -468,13 +491,8 @@ func syncSearchAttributes(ctx context.Context, c client.Client, namespaces []str
 
 // startUI starts the web UI on ip:port and waits until it answers.
 func (t *Temporal) startUI(ctx context.Context, ip string, port int, defaultNamespace string) error {
-	// The UI server exits the whole process when it cannot listen: check
-	// first that it will be able to.
-	l, err := net.Listen("tcp", hostPort(ip, port))
-	if err != nil {
-		return fmt.Errorf("ui: port %d unavailable: %w", port, err)
-	}
-	_ = l.Close()
+	ctx, cancel := context.WithTimeout(ctx, temporalReadyTimeout)
+	defer cancel()
 	t.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
 		Host:                ip,
 		Port:                port,
@@ -493,7 +511,7 @@ func (t *Temporal) startUI(ctx context.Context, ip string, port int, defaultName
 		}
 	}()
 	t.uiURL = "http://" + hostPort(ip, port)
-	err = retry(ctx, func(ctx context.Context) error {
+	err := retry(ctx, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.uiURL+"/healthz", nil)
 		if err != nil {
 			return err
@@ -523,6 +541,23 @@ func retry(ctx context.Context, f func(context.Context) error) error {
 		cancel()
 		if err == nil {
 			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// retryThrottled calls f until it succeeds, fails other than by being rate
+// limited, or ctx is done.
+func retryThrottled(ctx context.Context, f func(context.Context) error) error {
+	for {
+		err := f(ctx)
+		var exhausted *serviceerror.ResourceExhausted
+		if !errors.As(err, &exhausted) {
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -33,7 +33,9 @@ func fixture(t *testing.T) (*pgxpool.Pool, *inventory.Ledger) {
 	return pool, inventory.NewLedger(pool)
 }
 
-func op(key string) inventory.Op { return inventory.Op{Key: key, Reference: "test " + key, Actor: "test"} }
+func op(key string) inventory.Op {
+	return inventory.Op{Key: key, Reference: "test " + key, Actor: "test"}
+}
 
 func balance(t *testing.T, pool *pgxpool.Pool, wh string) dbgen.InventoryBalance {
 	t.Helper()
@@ -212,4 +214,38 @@ func TestDatabaseGuardsTheLedger(t *testing.T) {
 		t.Fatalf("balance = %+v, want untouched", b)
 	}
 	assertLedgerMatches(t, pool)
+}
+
+// BenchmarkReserve measures reservations per second against one hot
+// (warehouse, SKU) row from parallel callers: the contended case.
+func BenchmarkReserve(b *testing.B) {
+	pool, _ := testenv.DB(b)
+	_, err := pool.Exec(context.Background(), `
+		INSERT INTO regions (code, name) VALUES ('EAST', 'East');
+		INSERT INTO channels (code, name) VALUES ('CS', 'CS');
+		INSERT INTO warehouses (code, name, kind, channel_code, owner_kind, region) VALUES ('W1', 'one', 'central', 'CS', 'hq', 'EAST');
+		INSERT INTO products (sku, name, series, list_price, case_size, launch_date) VALUES ('SKU1', 'Serum', 'S', 100.00, 12, '2026-01-01');`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := inventory.NewLedger(pool)
+	if _, err := l.Post(context.Background(), inventory.Receive(op("in"), []inventory.Line{{Warehouse: "W1", SKU: "SKU1", Qty: 1 << 40}})); err != nil {
+		b.Fatal(err)
+	}
+	var n sync.Mutex
+	seq := 0
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n.Lock()
+			seq++
+			key := fmt.Sprintf("b%d", seq)
+			n.Unlock()
+			if _, err := l.Post(context.Background(), inventory.Reserve(op(key), []inventory.Line{{Warehouse: "W1", SKU: "SKU1", Qty: 1}})); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
 }

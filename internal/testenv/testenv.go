@@ -108,9 +108,7 @@ func (e *env) close() error {
 	var errs []error
 	e.temporalOnce.Do(func() {}) // no start from now on
 	if e.temporal != nil {
-		fmt.Fprintln(os.Stderr, "DEBUG stopping temporal")
 		e.temporal.Stop()
-		fmt.Fprintln(os.Stderr, "DEBUG stopped temporal")
 	}
 	e.pgOnce.Do(func() {})
 	if e.pg != nil {
@@ -270,7 +268,7 @@ func (e *env) temporalServer() (*devstack.Temporal, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
 		e.nsMu.Lock()
-		names := e.nextNamespaceNames()
+		names := e.namespaceNames()
 		e.nsMu.Unlock()
 		srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
 			Namespaces:       names,
@@ -284,7 +282,7 @@ func (e *env) temporalServer() (*devstack.Temporal, error) {
 		}
 		e.temporal = srv
 		e.nsMu.Lock()
-		e.nsFree = names
+		e.nsFree, e.nsNext = names, e.nsNext+len(names)
 		e.nsMu.Unlock()
 	})
 	if e.temporal == nil && e.temporalErr == nil {
@@ -293,12 +291,12 @@ func (e *env) temporalServer() (*devstack.Temporal, error) {
 	return e.temporal, e.temporalErr
 }
 
-// nextNamespaceNames names the next batch of namespaces; e.nsMu must be held.
-func (e *env) nextNamespaceNames() []string {
+// namespaceNames names the batch of namespaces after those created so far;
+// e.nsMu must be held.
+func (e *env) namespaceNames() []string {
 	names := make([]string, namespaceBatch)
 	for i := range names {
-		names[i] = fmt.Sprintf("test-%02d", e.nsNext)
-		e.nsNext++
+		names[i] = fmt.Sprintf("test-%02d", e.nsNext+i)
 	}
 	return names
 }
@@ -309,13 +307,13 @@ func (e *env) takeNamespace(srv *devstack.Temporal) (string, error) {
 	e.nsMu.Lock()
 	defer e.nsMu.Unlock()
 	if len(e.nsFree) == 0 {
-		names := e.nextNamespaceNames()
+		names := e.namespaceNames()
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
 		if err := srv.AddNamespaces(ctx, names...); err != nil {
-			return "", err
+			return "", err // the next call tries the same names again
 		}
-		e.nsFree = names
+		e.nsFree, e.nsNext = names, e.nsNext+len(names)
 	}
 	ns := e.nsFree[0]
 	e.nsFree = e.nsFree[1:]
