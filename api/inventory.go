@@ -334,7 +334,9 @@ func (s *server) createReceipt(c echo.Context) error {
 			if rec.WarehouseCode != wh || rec.SupplierRef != ref || !bytes.Equal(prevBody, body) || rec.CreatedBy != p.UserID {
 				return errConflict("Idempotency-Key " + key + " was already used for a different receipt")
 			}
-			status = http.StatusOK
+			if rec.Status != workflows.ReceiptPending {
+				status = http.StatusOK // already done: nothing new was accepted
+			}
 			return nil
 		}
 		if err != nil {
@@ -379,12 +381,8 @@ func (s *server) getReceipt(c echo.Context) error {
 	if err != nil {
 		return notFound(err, "receipt", key)
 	}
-	w, err := s.q.GetWarehouse(c.Request().Context(), rec.WarehouseCode)
-	if err != nil {
+	if _, err := s.visibleWarehouse(c, p, rec.WarehouseCode); err != nil {
 		return err
-	}
-	if !p.HQ() && (w.OwnerAgentCode == nil || *w.OwnerAgentCode != p.Agent) {
-		return errForbidden("this receipt is outside your scope")
 	}
 	out, err := receiptOf(rec)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -308,7 +309,7 @@ func (s *server) getGradePolicy(c echo.Context) error {
 	return c.JSON(http.StatusOK, gradePolicyOf(r))
 }
 
-var gradeRE = codeRE
+var gradeRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,7}$`)
 
 func (s *server) putGradePolicy(c echo.Context) error {
 	if _, err := allow(c, salesWriters...); err != nil {
@@ -320,7 +321,7 @@ func (s *server) putGradePolicy(c echo.Context) error {
 	}
 	v := &validator{}
 	grade := c.Param("grade")
-	if len(grade) > 8 || !gradeRE.MatchString(grade) || grade[0] < 'A' || grade[0] > 'Z' {
+	if !gradeRE.MatchString(grade) {
 		v.add("grade", "must be 1-8 upper-case letters or digits, starting with a letter")
 	}
 	disc := v.percent("discount_pct", in.DiscountPct, true)

@@ -252,3 +252,27 @@ func TestBadInputIsRefusedPrecisely(t *testing.T) {
 		t.Fatalf("%d agents, want the 3 seeded", n)
 	}
 }
+
+func TestEmptyValuesInPatchNameTheField(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for path, body := range map[string]map[string]any{
+		"/v1/channels/CS":        {"name": ""},
+		"/v1/products/HY-01":     {"series": "  "},
+		"/v1/stores/ST-EAST-01":  {"kind": ""},
+		"/v1/warehouses/WH-EAST": {"channel_code": ""},
+	} {
+		field := ""
+		for k := range body {
+			field = k
+		}
+		p := h.do("PATCH", path, hqAdmin, body).expect(t, 422).problem(t)
+		if len(p.Errors) != 1 || p.Errors[0].Field != field {
+			t.Errorf("PATCH %s %v: errors %+v, want %s named", path, body, p.Errors, field)
+		}
+	}
+	p := h.do("PUT", "/v1/grade-policies/A-1", hqAdmin, map[string]any{"discount_pct": "1", "monthly_order_quota": "1", "credit_limit_default": "1", "auto_approval_limit": "1", "return_ratio_cap_pct": "1"}).expect(t, 422).problem(t)
+	if p.Errors[0].Field != "grade" {
+		t.Errorf("bad grade: %+v", p.Errors)
+	}
+}

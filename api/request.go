@@ -122,6 +122,8 @@ func (v *validator) code(field string, s *string, required bool) string {
 	if s == nil || *s == "" {
 		if required {
 			v.add(field, "is required")
+		} else if s != nil {
+			v.add(field, "must not be empty")
 		}
 		return ""
 	}
@@ -136,7 +138,7 @@ func (v *validator) text(field string, s *string, required bool, max int) string
 	if s == nil || strings.TrimSpace(*s) == "" {
 		if required {
 			v.add(field, "is required")
-		} else if s != nil && max > 0 && *s != "" {
+		} else if s != nil {
 			v.add(field, "must not be blank")
 		}
 		return ""
@@ -152,6 +154,8 @@ func (v *validator) enum(field string, s *string, required bool, allowed ...stri
 	if s == nil || *s == "" {
 		if required {
 			v.add(field, "is required")
+		} else if s != nil {
+			v.add(field, "must be one of: "+strings.Join(allowed, ", "))
 		}
 		return ""
 	}
