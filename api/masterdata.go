@@ -102,11 +102,8 @@ func (s *server) listRegions(c echo.Context) error {
 }
 
 func (s *server) putRegion(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in regionInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[regionInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -117,7 +114,7 @@ func (s *server) putRegion(c echo.Context) error {
 		return err
 	}
 	var r dbgen.Region
-	err := s.write(c, "upsert", "region", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "upsert", "region", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpsertRegion(c.Request().Context(), dbgen.UpsertRegionParams{Code: code, Name: name})
 		return err
 	})
@@ -175,11 +172,8 @@ func (s *server) getChannel(c echo.Context) error {
 }
 
 func (s *server) createChannel(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in channelInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[channelInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -192,36 +186,30 @@ func (s *server) createChannel(c echo.Context) error {
 		return err
 	}
 	var r dbgen.Channel
-	err := s.write(c, "create", "channel", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "create", "channel", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.CreateChannel(c.Request().Context(), dbgen.CreateChannelParams{Code: code, Name: name})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/channels/"+r.Code)
-	return c.JSON(http.StatusCreated, channelOf(r))
+	return created(c, "/v1/channels/"+r.Code, channelOf(r))
 }
 
 func (s *server) updateChannel(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in channelInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[channelInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
-	if in.Code != nil {
-		v.add("code", "cannot be changed")
-	}
+	v.immutable("code", in.Code != nil)
 	v.text("name", in.Name, false, 200)
 	if err := v.err(); err != nil {
 		return err
 	}
 	code := c.Param("code")
 	var r dbgen.Channel
-	err := s.write(c, "update", "channel", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "update", "channel", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpdateChannel(c.Request().Context(), dbgen.UpdateChannelParams{Code: code, Name: trimmed(in.Name), Active: in.Active})
 		return err
 	})
@@ -312,11 +300,8 @@ func (s *server) getGradePolicy(c echo.Context) error {
 var gradeRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,7}$`)
 
 func (s *server) putGradePolicy(c echo.Context) error {
-	if _, err := allow(c, salesWriters...); err != nil {
-		return err
-	}
-	var in gradePolicyInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[gradePolicyInput](c, salesWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -333,7 +318,7 @@ func (s *server) putGradePolicy(c echo.Context) error {
 		return err
 	}
 	var r dbgen.GradePolicy
-	err := s.write(c, "upsert", "grade_policy", grade, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "upsert", "grade_policy", grade, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpsertGradePolicy(c.Request().Context(), dbgen.UpsertGradePolicyParams{
 			Grade: grade, DiscountPct: disc.Decimal, MonthlyOrderQuota: quota.Decimal,
 			CreditLimitDefault: credit.Decimal, AutoApprovalLimit: auto.Decimal, ReturnRatioCapPct: ret.Decimal,

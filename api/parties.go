@@ -91,11 +91,8 @@ func (s *server) getAgent(c echo.Context) error {
 }
 
 func (s *server) createAgent(c echo.Context) error {
-	if _, err := allow(c, salesWriters...); err != nil {
-		return err
-	}
-	var in agentInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[agentInput](c, salesWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -113,7 +110,7 @@ func (s *server) createAgent(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var r dbgen.Agent
-	err := s.write(c, "create", "agent", code, in, func(q *dbgen.Queries) error {
+	err = s.write(c, "create", "agent", code, in, func(q *dbgen.Queries) error {
 		limit := credit.Decimal
 		if !credit.Valid { // default: the grade's default credit limit
 			gp, err := q.GetGradePolicy(ctx, grade)
@@ -131,22 +128,16 @@ func (s *server) createAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/agents/"+r.Code)
-	return c.JSON(http.StatusCreated, agentOf(r))
+	return created(c, "/v1/agents/"+r.Code, agentOf(r))
 }
 
 func (s *server) updateAgent(c echo.Context) error {
-	if _, err := allow(c, salesWriters...); err != nil {
-		return err
-	}
-	var in agentInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[agentInput](c, salesWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
-	if in.Code != nil {
-		v.add("code", "cannot be changed")
-	}
+	v.immutable("code", in.Code != nil)
 	v.text("name", in.Name, false, 200)
 	v.code("grade", in.Grade, false)
 	v.code("region", in.Region, false)
@@ -159,7 +150,7 @@ func (s *server) updateAgent(c echo.Context) error {
 	}
 	code := c.Param("code")
 	var r dbgen.Agent
-	err := s.write(c, "update", "agent", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "update", "agent", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpdateAgent(c.Request().Context(), dbgen.UpdateAgentParams{
 			Code: code, Name: trimmed(in.Name), Grade: in.Grade, Region: in.Region,
 			Territory: trimmed(in.Territory), CreditLimit: credit, Active: in.Active,
@@ -252,12 +243,8 @@ func (s *server) getStore(c echo.Context) error {
 }
 
 func (s *server) createStore(c echo.Context) error {
-	p, err := allow(c, storeWriters...)
+	p, in, err := readInput[storeInput](c, storeWriters...)
 	if err != nil {
-		return err
-	}
-	var in storeInput
-	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
 	v := &validator{}
@@ -289,23 +276,16 @@ func (s *server) createStore(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/stores/"+r.Code)
-	return c.JSON(http.StatusCreated, storeOf(r))
+	return created(c, "/v1/stores/"+r.Code, storeOf(r))
 }
 
 func (s *server) updateStore(c echo.Context) error {
-	p, err := allow(c, storeWriters...)
+	p, in, err := readInput[storeInput](c, storeWriters...)
 	if err != nil {
 		return err
 	}
-	var in storeInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
 	v := &validator{}
-	if in.Code != nil {
-		v.add("code", "cannot be changed")
-	}
+	v.immutable("code", in.Code != nil)
 	v.text("name", in.Name, false, 200)
 	v.code("agent_code", in.AgentCode, false)
 	v.code("region", in.Region, false)
@@ -434,12 +414,8 @@ func checkStoreScope(c echo.Context, q *dbgen.Queries, p auth.Principal, store s
 }
 
 func (s *server) createBA(c echo.Context) error {
-	p, err := allow(c, baWriters...)
+	p, in, err := readInput[baInput](c, baWriters...)
 	if err != nil {
-		return err
-	}
-	var in baInput
-	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
 	v := &validator{}
@@ -469,23 +445,16 @@ func (s *server) createBA(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/bas/"+r.Code)
-	return c.JSON(http.StatusCreated, baOf(r))
+	return created(c, "/v1/bas/"+r.Code, baOf(r))
 }
 
 func (s *server) updateBA(c echo.Context) error {
-	p, err := allow(c, baWriters...)
+	p, in, err := readInput[baInput](c, baWriters...)
 	if err != nil {
 		return err
 	}
-	var in baInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
 	v := &validator{}
-	if in.Code != nil {
-		v.add("code", "cannot be changed")
-	}
+	v.immutable("code", in.Code != nil)
 	v.text("name", in.Name, false, 200)
 	v.code("store_code", in.StoreCode, false)
 	hired := v.date("hired_on", in.HiredOn, false)

@@ -71,11 +71,8 @@ func (s *server) getProduct(c echo.Context) error {
 }
 
 func (s *server) createProduct(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in productInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[productInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -92,7 +89,7 @@ func (s *server) createProduct(c echo.Context) error {
 		return err
 	}
 	var r dbgen.Product
-	err := s.write(c, "create", "product", sku, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "create", "product", sku, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.CreateProduct(c.Request().Context(), dbgen.CreateProductParams{
 			Sku: sku, Name: name, Series: series, ListPrice: price.Decimal, CaseSize: int32(caseSize), LaunchDate: *launch,
 		})
@@ -101,22 +98,16 @@ func (s *server) createProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/products/"+r.Sku)
-	return c.JSON(http.StatusCreated, productOf(r))
+	return created(c, "/v1/products/"+r.Sku, productOf(r))
 }
 
 func (s *server) updateProduct(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in productInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[productInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
-	if in.SKU != nil {
-		v.add("sku", "cannot be changed")
-	}
+	v.immutable("sku", in.SKU != nil)
 	v.text("name", in.Name, false, 200)
 	v.text("series", in.Series, false, 100)
 	price := v.amount("list_price", in.ListPrice, false, true)
@@ -132,7 +123,7 @@ func (s *server) updateProduct(c echo.Context) error {
 	}
 	sku := c.Param("sku")
 	var r dbgen.Product
-	err := s.write(c, "update", "product", sku, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "update", "product", sku, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpdateProduct(c.Request().Context(), dbgen.UpdateProductParams{
 			Sku: sku, Name: trimmed(in.Name), Series: trimmed(in.Series), ListPrice: price,
 			CaseSize: cs, LaunchDate: launch, Active: in.Active,

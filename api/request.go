@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/alliance/backoffice/internal/auth"
 	"github.com/alliance/backoffice/internal/money"
 )
 
@@ -347,4 +348,28 @@ func decodeEach[T any](v *validator, field string, raws []json.RawMessage) []T {
 		}
 	}
 	return out
+}
+
+// readInput checks the caller has one of roles, then decodes the JSON body
+// into a T: the opening of every write handler.
+func readInput[T any](c echo.Context, roles ...auth.Role) (auth.Principal, T, error) {
+	var in T
+	p, err := allow(c, roles...)
+	if err != nil {
+		return p, in, err
+	}
+	return p, in, decodeJSON(c, &in)
+}
+
+// created answers 201 with the new resource and its Location.
+func created(c echo.Context, location string, v any) error {
+	c.Response().Header().Set(echo.HeaderLocation, location)
+	return c.JSON(http.StatusCreated, v)
+}
+
+// immutable reports a field that a PATCH may not change.
+func (v *validator) immutable(field string, present bool) {
+	if present {
+		v.add(field, "cannot be changed")
+	}
 }

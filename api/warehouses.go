@@ -95,11 +95,8 @@ func (s *server) getWarehouse(c echo.Context) error {
 }
 
 func (s *server) createWarehouse(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in warehouseInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[warehouseInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
@@ -124,7 +121,7 @@ func (s *server) createWarehouse(c echo.Context) error {
 		oa = &ownerAgent
 	}
 	var r dbgen.Warehouse
-	err := s.write(c, "create", "warehouse", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "create", "warehouse", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.CreateWarehouse(c.Request().Context(), dbgen.CreateWarehouseParams{
 			Code: code, Name: name, Kind: kind, ChannelCode: channel, OwnerKind: owner, OwnerAgentCode: oa, Region: region,
 		})
@@ -133,22 +130,16 @@ func (s *server) createWarehouse(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/warehouses/"+r.Code)
-	return c.JSON(http.StatusCreated, warehouseOf(r))
+	return created(c, "/v1/warehouses/"+r.Code, warehouseOf(r))
 }
 
 func (s *server) updateWarehouse(c echo.Context) error {
-	if _, err := allow(c, hqWriters...); err != nil {
-		return err
-	}
-	var in warehouseInput
-	if err := decodeJSON(c, &in); err != nil {
+	_, in, err := readInput[warehouseInput](c, hqWriters...)
+	if err != nil {
 		return err
 	}
 	v := &validator{}
-	if in.Code != nil {
-		v.add("code", "cannot be changed")
-	}
+	v.immutable("code", in.Code != nil)
 	if in.OwnerKind != nil || in.OwnerAgentCode != nil {
 		v.add("owner_kind", "ownership cannot be changed: its stock and ledger belong to the owner; open a new warehouse instead")
 	}
@@ -161,7 +152,7 @@ func (s *server) updateWarehouse(c echo.Context) error {
 	}
 	code := c.Param("code")
 	var r dbgen.Warehouse
-	err := s.write(c, "update", "warehouse", code, in, func(q *dbgen.Queries) (err error) {
+	err = s.write(c, "update", "warehouse", code, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpdateWarehouse(c.Request().Context(), dbgen.UpdateWarehouseParams{
 			Code: code, Name: trimmed(in.Name), Kind: in.Kind, ChannelCode: in.ChannelCode, Region: in.Region, Active: in.Active,
 		})
