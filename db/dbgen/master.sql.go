@@ -110,7 +110,7 @@ func (q *Queries) CreateChannel(ctx context.Context, arg CreateChannelParams) (C
 const createProduct = `-- name: CreateProduct :one
 INSERT INTO products (sku, name, series, list_price, case_size, launch_date)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at
+RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases
 `
 
 type CreateProductParams struct {
@@ -142,6 +142,7 @@ func (q *Queries) CreateProduct(ctx context.Context, arg CreateProductParams) (P
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WholeCases,
 	)
 	return i, err
 }
@@ -149,7 +150,7 @@ func (q *Queries) CreateProduct(ctx context.Context, arg CreateProductParams) (P
 const createStore = `-- name: CreateStore :one
 INSERT INTO stores (code, name, agent_code, region, kind)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING code, name, agent_code, region, kind, active, created_at, updated_at
+RETURNING code, name, agent_code, region, kind, active, created_at, updated_at, grade, credit_limit
 `
 
 type CreateStoreParams struct {
@@ -178,6 +179,8 @@ func (q *Queries) CreateStore(ctx context.Context, arg CreateStoreParams) (Store
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Grade,
+		&i.CreditLimit,
 	)
 	return i, err
 }
@@ -314,7 +317,7 @@ func (q *Queries) GetGradePolicy(ctx context.Context, grade string) (GradePolicy
 }
 
 const getProduct = `-- name: GetProduct :one
-SELECT sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at FROM products WHERE sku = $1
+SELECT sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases FROM products WHERE sku = $1
 `
 
 func (q *Queries) GetProduct(ctx context.Context, sku string) (Product, error) {
@@ -330,6 +333,7 @@ func (q *Queries) GetProduct(ctx context.Context, sku string) (Product, error) {
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WholeCases,
 	)
 	return i, err
 }
@@ -346,7 +350,7 @@ func (q *Queries) GetRegion(ctx context.Context, code string) (Region, error) {
 }
 
 const getStore = `-- name: GetStore :one
-SELECT code, name, agent_code, region, kind, active, created_at, updated_at FROM stores WHERE code = $1
+SELECT code, name, agent_code, region, kind, active, created_at, updated_at, grade, credit_limit FROM stores WHERE code = $1
 `
 
 func (q *Queries) GetStore(ctx context.Context, code string) (Store, error) {
@@ -361,6 +365,8 @@ func (q *Queries) GetStore(ctx context.Context, code string) (Store, error) {
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Grade,
+		&i.CreditLimit,
 	)
 	return i, err
 }
@@ -646,7 +652,7 @@ func (q *Queries) ListGradePolicies(ctx context.Context, scopeGrade *string) ([]
 }
 
 const listProducts = `-- name: ListProducts :many
-SELECT sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at FROM products
+SELECT sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases FROM products
 WHERE sku > $1::text
   AND ($2::text IS NULL OR series = $2)
   AND ($3::boolean IS NULL OR active = $3)
@@ -691,6 +697,7 @@ func (q *Queries) ListProducts(ctx context.Context, arg ListProductsParams) ([]P
 			&i.Active,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.WholeCases,
 		); err != nil {
 			return nil, err
 		}
@@ -731,7 +738,7 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 }
 
 const listStores = `-- name: ListStores :many
-SELECT code, name, agent_code, region, kind, active, created_at, updated_at FROM stores
+SELECT code, name, agent_code, region, kind, active, created_at, updated_at, grade, credit_limit FROM stores
 WHERE code > $1::text
   AND ($2::text IS NULL OR agent_code = $2)
   AND ($3::text IS NULL OR region = $3)
@@ -781,6 +788,8 @@ func (q *Queries) ListStores(ctx context.Context, arg ListStoresParams) ([]Store
 			&i.Active,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Grade,
+			&i.CreditLimit,
 		); err != nil {
 			return nil, err
 		}
@@ -985,7 +994,7 @@ UPDATE products SET
     active = coalesce($6, active),
     updated_at = now()
 WHERE sku = $7
-RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at
+RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases
 `
 
 type UpdateProductParams struct {
@@ -1019,6 +1028,7 @@ func (q *Queries) UpdateProduct(ctx context.Context, arg UpdateProductParams) (P
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WholeCases,
 	)
 	return i, err
 }
@@ -1032,7 +1042,7 @@ UPDATE stores SET
     active = coalesce($5, active),
     updated_at = now()
 WHERE code = $6
-RETURNING code, name, agent_code, region, kind, active, created_at, updated_at
+RETURNING code, name, agent_code, region, kind, active, created_at, updated_at, grade, credit_limit
 `
 
 type UpdateStoreParams struct {
@@ -1063,6 +1073,8 @@ func (q *Queries) UpdateStore(ctx context.Context, arg UpdateStoreParams) (Store
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Grade,
+		&i.CreditLimit,
 	)
 	return i, err
 }

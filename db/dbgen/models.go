@@ -30,6 +30,15 @@ type ApiToken struct {
 	RevokedAt *time.Time
 }
 
+type ApprovalRule struct {
+	OrderKind           string
+	SecondApprovalAbove decimal.Decimal
+	ReminderAfterS      int32
+	EscalateAfterS      int32
+	ExpireAfterS        int32
+	UpdatedAt           time.Time
+}
+
 type AuditEvent struct {
 	ID        int64
 	At        time.Time
@@ -57,6 +66,12 @@ type Channel struct {
 	Active    bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type DiscountLadder struct {
+	Threshold   decimal.Decimal
+	DiscountPct decimal.Decimal
+	UpdatedAt   time.Time
 }
 
 type GradePolicy struct {
@@ -102,6 +117,67 @@ type InventoryPosting struct {
 	CreatedAt time.Time
 }
 
+type Order struct {
+	ID             string
+	BuyerKind      string
+	BuyerCode      string
+	AgentCode      string
+	StoreCode      *string
+	Region         string
+	WarehouseCode  string
+	Status         string
+	ListTotal      decimal.Decimal
+	DiscountTotal  decimal.Decimal
+	NetTotal       decimal.Decimal
+	CreditOffset   decimal.Decimal
+	Payable        decimal.Decimal
+	Pricing        []byte
+	IdempotencyKey string
+	CreatedBy      int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ApprovedAt     *time.Time
+	Reserved       bool
+	Carrier        string
+	TrackingNumber string
+	PaidAt         *time.Time
+	ClosedReason   string
+}
+
+type OrderApproval struct {
+	OrderID   string
+	StepNo    int32
+	Role      string
+	AgentCode *string
+	Reason    string
+	Status    string
+	Escalated bool
+	Reminded  bool
+	DecidedBy *int64
+	DecidedAt *time.Time
+	Comment   string
+	OpenedAt  *time.Time
+}
+
+type OrderEvent struct {
+	ID       int64
+	OrderID  string
+	At       time.Time
+	Kind     string
+	Actor    string
+	Detail   []byte
+	DedupKey string
+}
+
+type OrderLine struct {
+	OrderID   string
+	LineNo    int32
+	Sku       string
+	Qty       int64
+	ListPrice decimal.Decimal
+	NetAmount decimal.Decimal
+}
+
 type Product struct {
 	Sku        string
 	Name       string
@@ -112,6 +188,7 @@ type Product struct {
 	Active     bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	WholeCases bool
 }
 
 type Region struct {
@@ -133,14 +210,16 @@ type StockReceipt struct {
 }
 
 type Store struct {
-	Code      string
-	Name      string
-	AgentCode string
-	Region    string
-	Kind      string
-	Active    bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Code        string
+	Name        string
+	AgentCode   string
+	Region      string
+	Kind        string
+	Active      bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Grade       string
+	CreditLimit decimal.Decimal
 }
 
 type User struct {
