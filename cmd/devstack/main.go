@@ -135,7 +135,7 @@ func run(ctx context.Context) error {
 			DataDir: filepath.Join(dataDir, "postgres"), Port: pgPort, Logger: logger.With("component", "postgres"),
 		})
 		if errors.Is(err, devstack.ErrNoPostgres) {
-			return fmt.Errorf("%w\nor, where a Docker engine runs: docker compose up -d postgres && DATABASE_URL=postgres://backoffice:backoffice@127.0.0.1:5432/backoffice?sslmode=disable make dev", err)
+			return fmt.Errorf("%w\n(with the compose file: DATABASE_URL=postgres://backoffice:backoffice@127.0.0.1:5432/backoffice?sslmode=disable make dev)", err)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: %w", err)
