@@ -28,6 +28,8 @@ var (
 	SAAgent = temporal.NewSearchAttributeKeyKeyword("BoAgent")
 	// SARegion is the region the entity belongs to, when there is one.
 	SARegion = temporal.NewSearchAttributeKeyKeyword("BoRegion")
+	// SABuyer is the code of the ordering party (agent or store), for orders.
+	SABuyer = temporal.NewSearchAttributeKeyKeyword("BoBuyer")
 )
 
 // SearchAttributes lists every custom search attribute with its type, for
@@ -39,6 +41,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		SAStatus.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SAAgent.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SARegion.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SABuyer.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 
@@ -53,6 +56,7 @@ type Definition struct {
 func Definitions() []Definition {
 	return []Definition{
 		{Name: "StockReceipt", Fn: StockReceipt},
+		{Name: "OrderApproval", Fn: OrderApproval},
 	}
 }
 

@@ -222,6 +222,53 @@ type Store struct {
 	CreditLimit decimal.Decimal
 }
 
+type Transfer struct {
+	Key                  string
+	SourceCode           string
+	DestinationCode      string
+	SourceAgentCode      *string
+	DestinationAgentCode *string
+	Region               string
+	Reason               string
+	WantedBy             time.Time
+	Status               string
+	Failure              string
+	CreatedBy            int64
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	RemindedAt           *time.Time
+	EscalatedAt          *time.Time
+	DecidedAt            *time.Time
+	DecidedBy            string
+	DecisionNote         string
+	DispatchedAt         *time.Time
+	ReceivedAt           *time.Time
+	ClosedAt             *time.Time
+}
+
+type TransferEvent struct {
+	ID          int64
+	TransferKey string
+	Step        string
+	At          time.Time
+	Actor       string
+	ActorName   string
+	Kind        string
+	Detail      []byte
+}
+
+type TransferLine struct {
+	TransferKey       string
+	LineNo            int32
+	Sku               string
+	RequestedQty      int64
+	ApprovedQty       *int64
+	DispatchedQty     *int64
+	ReceivedQty       *int64
+	ShortfallQty      *int64
+	DiscrepancyReason string
+}
+
 type User struct {
 	ID        int64
 	Name      string

@@ -685,15 +685,15 @@ SELECT a.order_id, a.step_no, a.role, a.agent_code, a.reason, a.status, a.escala
 FROM order_approvals a JOIN orders o ON o.id = a.order_id
 WHERE a.status = 'pending'
   AND ((a.role = $1::text AND ($2::text IS NULL OR a.agent_code = $2))
-       OR (a.escalated AND $3::text <> '' AND a.role = $3::text))
+       OR (a.escalated AND a.role = ANY($3::text[])))
 ORDER BY a.opened_at, a.order_id
 LIMIT 500
 `
 
 type ListPendingApprovalsParams struct {
-	Role           string
-	Agent          *string
-	EscalationRole string
+	Role          string
+	Agent         *string
+	EscalatedFrom []string
 }
 
 type ListPendingApprovalsRow struct {
@@ -719,7 +719,7 @@ type ListPendingApprovalsRow struct {
 // The approver inbox: open steps the caller's role may decide now, either
 // as the step's role or, once escalated, as its escalation role.
 func (q *Queries) ListPendingApprovals(ctx context.Context, arg ListPendingApprovalsParams) ([]ListPendingApprovalsRow, error) {
-	rows, err := q.db.Query(ctx, listPendingApprovals, arg.Role, arg.Agent, arg.EscalationRole)
+	rows, err := q.db.Query(ctx, listPendingApprovals, arg.Role, arg.Agent, arg.EscalatedFrom)
 	if err != nil {
 		return nil, err
 	}

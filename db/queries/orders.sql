@@ -126,7 +126,7 @@ SELECT a.*, o.buyer_kind, o.buyer_code, o.payable, o.region, o.created_at AS ord
 FROM order_approvals a JOIN orders o ON o.id = a.order_id
 WHERE a.status = 'pending'
   AND ((a.role = sqlc.arg(role)::text AND (sqlc.narg(agent)::text IS NULL OR a.agent_code = sqlc.narg(agent)))
-       OR (a.escalated AND sqlc.arg(escalation_role)::text <> '' AND a.role = sqlc.arg(escalation_role)::text))
+       OR (a.escalated AND a.role = ANY(sqlc.arg(escalated_from)::text[])))
 ORDER BY a.opened_at, a.order_id
 LIMIT 500;
 

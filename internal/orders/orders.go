@@ -1,0 +1,124 @@
+// Package orders holds the order-taking side of order approval: who buys
+// from where, on what terms, and the priced quote — shared by the quote
+// endpoint, order submission and the order activities.
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/alliance/backoffice/db/dbgen"
+	"github.com/alliance/backoffice/internal/pricing"
+)
+
+// Buyer is an ordering party with the terms it buys on.
+type Buyer struct {
+	Kind        string // agent (buys from HQ) or store (buys from its agent)
+	Code        string
+	Agent       string // the agent itself, or the store's agent
+	Store       string // the store, for store orders
+	Region      string
+	Grade       string
+	Policy      dbgen.GradePolicy
+	CreditLimit decimal.Decimal
+	// Warehouse fulfils the buyer's orders: HQ's central warehouse for an
+	// agent, the agent's regional warehouse for a store.
+	Warehouse string
+}
+
+// ErrUnknownBuyer is returned when the buyer or its terms do not exist.
+var ErrUnknownBuyer = errors.New("unknown buyer")
+
+// LoadBuyer loads the buyer's terms and fulfilling warehouse.
+func LoadBuyer(ctx context.Context, q *dbgen.Queries, kind, code string) (Buyer, error) {
+	b := Buyer{Kind: kind, Code: code}
+	var whKind string
+	var owner *string
+	switch kind {
+	case "agent":
+		a, err := q.GetAgent(ctx, code)
+		if err != nil {
+			return b, notFound(err, "agent", code)
+		}
+		b.Agent, b.Region, b.Grade, b.CreditLimit = a.Code, a.Region, a.Grade, a.CreditLimit
+		whKind = "central"
+	case "store":
+		s, err := q.GetStore(ctx, code)
+		if err != nil {
+			return b, notFound(err, "store", code)
+		}
+		b.Agent, b.Store, b.Region, b.Grade, b.CreditLimit = s.AgentCode, s.Code, s.Region, s.Grade, s.CreditLimit
+		whKind, owner = "regional", &s.AgentCode
+	default:
+		return b, fmt.Errorf("%w: kind %q", ErrUnknownBuyer, kind)
+	}
+	var err error
+	if b.Policy, err = q.GetGradePolicy(ctx, b.Grade); err != nil {
+		return b, fmt.Errorf("orders: grade %s of %s %s: %w", b.Grade, kind, code, err)
+	}
+	w, err := q.FulfilmentWarehouse(ctx, dbgen.FulfilmentWarehouseParams{Kind: whKind, OwnerAgent: owner})
+	if err != nil {
+		return b, fmt.Errorf("orders: no %s warehouse to fulfil %s %s: %w", whKind, kind, code, err)
+	}
+	b.Warehouse = w.Code
+	return b, nil
+}
+
+func notFound(err error, kind, code string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %s %s", ErrUnknownBuyer, kind, code)
+	}
+	return fmt.Errorf("orders: load %s %s: %w", kind, code, err)
+}
+
+// Line is a requested line, with its product.
+type Line struct {
+	Product dbgen.Product
+	Qty     int64
+}
+
+// AvailableCredit is the buyer's unspent credit-note balance. Credit notes
+// are issued by quarterly rebate settlement (issue #7), which replaces this
+// with the real balance; until then no buyer has any.
+func AvailableCredit(ctx context.Context, q *dbgen.Queries, b Buyer) (decimal.Decimal, error) {
+	return decimal.Zero, nil
+}
+
+// Promotions returns the promotion rules that apply to the buyer's orders.
+// The campaign process (issue #5) fills this; there are none yet.
+func Promotions(ctx context.Context, q *dbgen.Queries, b Buyer) ([]pricing.Rule, error) {
+	return nil, nil
+}
+
+// Quote prices lines for the buyer with today's terms.
+func Quote(ctx context.Context, q *dbgen.Queries, b Buyer, lines []Line) (pricing.Quote, error) {
+	ladder, err := q.GetDiscountLadder(ctx)
+	if err != nil {
+		return pricing.Quote{}, fmt.Errorf("orders: discount ladder: %w", err)
+	}
+	credit, err := AvailableCredit(ctx, q, b)
+	if err != nil {
+		return pricing.Quote{}, err
+	}
+	promos, err := Promotions(ctx, q, b)
+	if err != nil {
+		return pricing.Quote{}, err
+	}
+	in := pricing.Input{
+		Buyer:            pricing.Buyer{Kind: b.Kind, Code: b.Code, Grade: b.Grade, Region: b.Region, Agent: b.Agent},
+		GradeDiscountPct: b.Policy.DiscountPct,
+		AvailableCredit:  credit,
+		Promotions:       promos,
+	}
+	for _, t := range ladder {
+		in.Ladder = append(in.Ladder, pricing.Tier{Threshold: t.Threshold, DiscountPct: t.DiscountPct})
+	}
+	for _, l := range lines {
+		in.Items = append(in.Items, pricing.Item{SKU: l.Product.Sku, Series: l.Product.Series, Qty: l.Qty, ListPrice: l.Product.ListPrice})
+	}
+	return pricing.Price(in)
+}
