@@ -447,4 +447,3 @@ func (a *Orders) Fulfil(ctx context.Context, in FulfilInput) error {
 		return orderEvent(ctx, q, o.ID, "status", actor, "status:"+in.Stage, detail)
 	})
 }
-
