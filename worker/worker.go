@@ -22,6 +22,7 @@ func Register(r sdkworker.Registry, pool *pgxpool.Pool) {
 		r.RegisterWorkflowWithOptions(d.Fn, workflow.RegisterOptions{Name: d.Name})
 	}
 	r.RegisterActivity(&activities.Inventory{Pool: pool})
+	r.RegisterActivity(&activities.Transfers{Pool: pool})
 	r.RegisterActivity(&activities.Orders{Pool: pool})
 }
 

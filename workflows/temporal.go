@@ -56,6 +56,7 @@ type Definition struct {
 func Definitions() []Definition {
 	return []Definition{
 		{Name: "StockReceipt", Fn: StockReceipt},
+		{Name: "Transfer", Fn: Transfer},
 		{Name: "OrderApproval", Fn: OrderApproval},
 	}
 }
