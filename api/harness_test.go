@@ -43,28 +43,41 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, pool: pool, tc: tc, tokens: map[string]string{}}
-	q := dbgen.New(pool)
-	for _, u := range seed.DemoUsers() {
-		user, err := q.GetUserByName(ctx, u.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.tokens[u.Name], err = auth.IssueToken(ctx, q, user.ID, "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.issueTokens()
 	w := worker.New(tc, pool, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	e, err := api.New(api.Deps{Pool: pool, Temporal: tc})
+	h.serve(api.Deps{Pool: pool, Temporal: tc})
+	return h
+}
+
+// issueTokens gives every demo user a token.
+func (h *harness) issueTokens() {
+	h.t.Helper()
+	ctx := context.Background()
+	q := dbgen.New(h.pool)
+	for _, u := range seed.DemoUsers() {
+		user, err := q.GetUserByName(ctx, u.Name)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if h.tokens[u.Name], err = auth.IssueToken(ctx, q, user.ID, "test"); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// serve starts the API over d.
+func (h *harness) serve(d api.Deps) {
+	h.t.Helper()
+	e, err := api.New(d)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	h.srv = httptest.NewServer(e)
-	t.Cleanup(h.srv.Close)
-	return h
+	h.t.Cleanup(h.srv.Close)
 }
 
 // Demo user names, by what they demonstrate.

@@ -18,6 +18,7 @@ type Product struct {
 	ListPrice  money.Amount `json:"list_price"`
 	CaseSize   int32        `json:"case_size"`
 	LaunchDate string       `json:"launch_date"`
+	WholeCases bool         `json:"whole_cases"`
 	Active     bool         `json:"active"`
 	CreatedAt  time.Time    `json:"created_at"`
 	UpdatedAt  time.Time    `json:"updated_at"`
@@ -26,7 +27,7 @@ type Product struct {
 func productOf(r dbgen.Product) Product {
 	return Product{
 		SKU: r.Sku, Name: r.Name, Series: r.Series, ListPrice: money.A(r.ListPrice), CaseSize: r.CaseSize,
-		LaunchDate: r.LaunchDate.Format(time.DateOnly), Active: r.Active, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		LaunchDate: r.LaunchDate.Format(time.DateOnly), WholeCases: r.WholeCases, Active: r.Active, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 
@@ -37,6 +38,7 @@ type productInput struct {
 	ListPrice  *string `json:"list_price"`
 	CaseSize   *int64  `json:"case_size"`
 	LaunchDate *string `json:"launch_date"`
+	WholeCases *bool   `json:"whole_cases"`
 	Active     *bool   `json:"active"`
 }
 
@@ -92,6 +94,7 @@ func (s *server) createProduct(c echo.Context) error {
 	err = s.write(c, "create", "product", sku, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.CreateProduct(c.Request().Context(), dbgen.CreateProductParams{
 			Sku: sku, Name: name, Series: series, ListPrice: price.Decimal, CaseSize: int32(caseSize), LaunchDate: *launch,
+			WholeCases: in.WholeCases != nil && *in.WholeCases,
 		})
 		return err
 	})
@@ -126,7 +129,7 @@ func (s *server) updateProduct(c echo.Context) error {
 	err = s.write(c, "update", "product", sku, in, func(q *dbgen.Queries) (err error) {
 		r, err = q.UpdateProduct(c.Request().Context(), dbgen.UpdateProductParams{
 			Sku: sku, Name: trimmed(in.Name), Series: trimmed(in.Series), ListPrice: price,
-			CaseSize: cs, LaunchDate: launch, Active: in.Active,
+			CaseSize: cs, LaunchDate: launch, WholeCases: in.WholeCases, Active: in.Active,
 		})
 		return err
 	})

@@ -119,6 +119,7 @@ func New(d Deps) (*echo.Echo, error) {
 	v1.GET("/me", s.me)
 	s.masterDataRoutes(v1)
 	s.inventoryRoutes(v1)
+	s.orderRoutes(v1)
 	return e, nil
 }
 

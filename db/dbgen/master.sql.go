@@ -108,8 +108,8 @@ func (q *Queries) CreateChannel(ctx context.Context, arg CreateChannelParams) (C
 }
 
 const createProduct = `-- name: CreateProduct :one
-INSERT INTO products (sku, name, series, list_price, case_size, launch_date)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO products (sku, name, series, list_price, case_size, launch_date, whole_cases)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases
 `
 
@@ -120,6 +120,7 @@ type CreateProductParams struct {
 	ListPrice  decimal.Decimal
 	CaseSize   int32
 	LaunchDate time.Time
+	WholeCases bool
 }
 
 func (q *Queries) CreateProduct(ctx context.Context, arg CreateProductParams) (Product, error) {
@@ -130,6 +131,7 @@ func (q *Queries) CreateProduct(ctx context.Context, arg CreateProductParams) (P
 		arg.ListPrice,
 		arg.CaseSize,
 		arg.LaunchDate,
+		arg.WholeCases,
 	)
 	var i Product
 	err := row.Scan(
@@ -991,9 +993,10 @@ UPDATE products SET
     list_price = coalesce($3, list_price),
     case_size = coalesce($4, case_size),
     launch_date = coalesce($5, launch_date),
-    active = coalesce($6, active),
+    whole_cases = coalesce($6, whole_cases),
+    active = coalesce($7, active),
     updated_at = now()
-WHERE sku = $7
+WHERE sku = $8
 RETURNING sku, name, series, list_price, case_size, launch_date, active, created_at, updated_at, whole_cases
 `
 
@@ -1003,6 +1006,7 @@ type UpdateProductParams struct {
 	ListPrice  decimal.NullDecimal
 	CaseSize   *int32
 	LaunchDate *time.Time
+	WholeCases *bool
 	Active     *bool
 	Sku        string
 }
@@ -1014,6 +1018,7 @@ func (q *Queries) UpdateProduct(ctx context.Context, arg UpdateProductParams) (P
 		arg.ListPrice,
 		arg.CaseSize,
 		arg.LaunchDate,
+		arg.WholeCases,
 		arg.Active,
 		arg.Sku,
 	)

@@ -161,8 +161,8 @@ LIMIT sqlc.arg(lim);
 SELECT * FROM products WHERE sku = $1;
 
 -- name: CreateProduct :one
-INSERT INTO products (sku, name, series, list_price, case_size, launch_date)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO products (sku, name, series, list_price, case_size, launch_date, whole_cases)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;
 
 -- name: UpdateProduct :one
@@ -172,6 +172,7 @@ UPDATE products SET
     list_price = coalesce(sqlc.narg(list_price), list_price),
     case_size = coalesce(sqlc.narg(case_size), case_size),
     launch_date = coalesce(sqlc.narg(launch_date), launch_date),
+    whole_cases = coalesce(sqlc.narg(whole_cases), whole_cases),
     active = coalesce(sqlc.narg(active), active),
     updated_at = now()
 WHERE sku = sqlc.arg(sku)

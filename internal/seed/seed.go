@@ -117,6 +117,17 @@ func Seed(ctx context.Context, pool *pgxpool.Pool) error {
 				}
 			}
 		}
+		ladder, err := q.GetDiscountLadder(ctx)
+		if err != nil {
+			return fmt.Errorf("discount ladder: %w", err)
+		}
+		if len(ladder) == 0 {
+			for _, t := range [][2]string{{"50000.00", "1.00"}, {"200000.00", "2.00"}, {"500000.00", "3.00"}} {
+				if err := q.InsertDiscountTier(ctx, dbgen.InsertDiscountTierParams{Threshold: d(t[0]), DiscountPct: d(t[1])}); err != nil {
+					return fmt.Errorf("discount ladder: %w", err)
+				}
+			}
+		}
 		if err := seedStoresAndBAs(ctx, q); err != nil {
 			return err
 		}
@@ -213,6 +224,7 @@ func seedProducts(ctx context.Context, q *dbgen.Queries) error {
 			price := base.Mul(d("0.8").Add(decimal.NewFromInt(int64(i)).Mul(d("0.05")))).Round(2) // exact already: base has 2 decimals, factor 2
 			if _, err := q.CreateProduct(ctx, dbgen.CreateProductParams{
 				Sku: sku, Name: s.name + " " + item, Series: s.name, ListPrice: price, CaseSize: s.caseSize, LaunchDate: launch,
+				WholeCases: s.code == "SS", // sun care ships in whole cases only
 			}); err != nil {
 				return fmt.Errorf("product %s: %w", sku, err)
 			}
