@@ -59,9 +59,12 @@ deps-check:
 unit:
 	$(GO) test -count=1 $(PKGS)
 
-## bench: benchmarks (later processes add theirs).
+## bench: benchmarks. Package bench runs whole processes end to end on the
+## make dev stack (embedded Temporal on a SQLite file, PostgreSQL, worker,
+## API), a fixed number of times each; the others are micro-benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/...
+	$(GO) test -run '^$$' -bench . -benchtime 300x -timeout 30m ./bench/
 
 clean:
 	rm -rf $(BIN)
