@@ -13,8 +13,8 @@ import (
 	"github.com/alliance/backoffice/api"
 	"github.com/alliance/backoffice/internal/seed"
 	"github.com/alliance/backoffice/internal/testenv"
-	"github.com/alliance/backoffice/workflows"
 	"github.com/alliance/backoffice/worker"
+	"github.com/alliance/backoffice/workflows"
 )
 
 // TestOrderSurvivesWorkerDeathAfterReservation kills the worker after the
