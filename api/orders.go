@@ -86,9 +86,12 @@ func (s *server) orderBuyer(c echo.Context, p auth.Principal, in orderInput, v *
 		return orders.Buyer{}, nil
 	}
 	b, err := orders.LoadBuyer(c.Request().Context(), s.q, kind, code)
-	if errors.Is(err, orders.ErrUnknownBuyer) {
+	switch {
+	case errors.Is(err, orders.ErrUnknownBuyer):
 		v.add("buyer.code", "refers to something that does not exist")
 		return b, nil
+	case errors.Is(err, orders.ErrNotSetUp):
+		return b, errConflict(err.Error())
 	}
 	return b, err
 }
@@ -361,12 +364,12 @@ func (s *server) visibleOrder(c echo.Context, p auth.Principal) (dbgen.Order, er
 // submitOrder prices the order, records it and starts its OrderApproval
 // workflow. The Idempotency-Key header makes a retry return the same order.
 func (s *server) submitOrder(c echo.Context) error {
+	if p := principal(c); !p.Is(auth.RoleAgent, auth.RoleStore) {
+		return errForbidden("only agents and stores place orders")
+	}
 	key := c.Request().Header.Get("Idempotency-Key")
 	if key == "" || len(key) > 100 || !codeLike(key) {
 		return errInvalid(FieldError{Field: "Idempotency-Key", Detail: "header is required: 1-100 letters, digits, '-', '_', '.' or ':'"})
-	}
-	if p := principal(c); !p.Is(auth.RoleAgent, auth.RoleStore) {
-		return errForbidden("only agents and stores place orders")
 	}
 	p, b, lines, q, err := s.priceRequest(c, false)
 	if err != nil {
@@ -444,8 +447,11 @@ func (s *server) submitOrder(c echo.Context) error {
 		return errUnavailable("the order is recorded but its workflow could not be started; retry with the same Idempotency-Key")
 	}
 	out := orderOf(o)
-	pq := quoteOf(b, q)
-	out.Pricing = &pq
+	var stored Quote // the order's own pricing, also on a repeat
+	if err := json.Unmarshal(o.Pricing, &stored); err != nil {
+		return fmt.Errorf("order %s pricing: %w", o.ID, err)
+	}
+	out.Pricing = &stored
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+o.ID)
 	return c.JSON(status, out)
 }
@@ -576,6 +582,9 @@ func updateError(err error, o dbgen.Order) error {
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
+		if o.Status == activities.OrderSubmitted {
+			return errUnavailable(fmt.Sprintf("order %s has no running workflow yet: repeat its submission with the same Idempotency-Key", o.ID))
+		}
 		return errConflict(fmt.Sprintf("order %s is closed (%s): it takes no more changes", o.ID, o.Status))
 	}
 	return err

@@ -30,8 +30,14 @@ type Buyer struct {
 	Warehouse string
 }
 
-// ErrUnknownBuyer is returned when the buyer or its terms do not exist.
-var ErrUnknownBuyer = errors.New("unknown buyer")
+// Errors of LoadBuyer.
+var (
+	// ErrUnknownBuyer: the buyer does not exist.
+	ErrUnknownBuyer = errors.New("unknown buyer")
+	// ErrNotSetUp: the buyer cannot order yet: no grade policy or no
+	// warehouse to fulfil its orders from.
+	ErrNotSetUp = errors.New("the buyer cannot order yet")
+)
 
 // LoadBuyer loads the buyer's terms and fulfilling warehouse.
 func LoadBuyer(ctx context.Context, q *dbgen.Queries, kind, code string) (Buyer, error) {
@@ -57,12 +63,16 @@ func LoadBuyer(ctx context.Context, q *dbgen.Queries, kind, code string) (Buyer,
 		return b, fmt.Errorf("%w: kind %q", ErrUnknownBuyer, kind)
 	}
 	var err error
-	if b.Policy, err = q.GetGradePolicy(ctx, b.Grade); err != nil {
+	if b.Policy, err = q.GetGradePolicy(ctx, b.Grade); errors.Is(err, pgx.ErrNoRows) {
+		return b, fmt.Errorf("%w: grade %s of %s %s has no policy", ErrNotSetUp, b.Grade, kind, code)
+	} else if err != nil {
 		return b, fmt.Errorf("orders: grade %s of %s %s: %w", b.Grade, kind, code, err)
 	}
 	w, err := q.FulfilmentWarehouse(ctx, dbgen.FulfilmentWarehouseParams{Kind: whKind, OwnerAgent: owner})
-	if err != nil {
-		return b, fmt.Errorf("orders: no %s warehouse to fulfil %s %s: %w", whKind, kind, code, err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, fmt.Errorf("%w: no active %s warehouse to fulfil %s %s from", ErrNotSetUp, whKind, kind, code)
+	} else if err != nil {
+		return b, fmt.Errorf("orders: %s warehouse of %s %s: %w", whKind, kind, code, err)
 	}
 	b.Warehouse = w.Code
 	return b, nil
