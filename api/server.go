@@ -23,6 +23,7 @@ import (
 	"github.com/alliance/backoffice/db/dbgen"
 	"github.com/alliance/backoffice/internal/auth"
 	"github.com/alliance/backoffice/internal/inventory"
+	"github.com/alliance/backoffice/workflows"
 )
 
 //go:embed openapi.yaml
@@ -41,6 +42,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// RequestTimeout bounds each request (default 30 s).
 	RequestTimeout time.Duration
+	// TransferTimeouts are the approval deadlines of new stock transfers
+	// (zero: workflows.DefaultTransferTimeouts, 12 h / 24 h / 48 h).
+	TransferTimeouts workflows.TransferTimeouts
 }
 
 type server struct {
@@ -50,6 +54,8 @@ type server struct {
 	logger   *slog.Logger
 	auth     *auth.Authenticator
 	ledger   *inventory.Ledger
+
+	transferTimeouts workflows.TransferTimeouts
 }
 
 // New builds the echo server with every route and middleware.
@@ -67,6 +73,11 @@ func New(d Deps) (*echo.Echo, error) {
 		pool: d.Pool, q: dbgen.New(d.Pool), temporal: d.Temporal, logger: d.Logger,
 		auth: auth.NewAuthenticator(d.Pool), ledger: inventory.NewLedger(d.Pool),
 	}
+	tt, err := transferTimeouts(d.TransferTimeouts)
+	if err != nil {
+		return nil, err
+	}
+	s.transferTimeouts = tt
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -119,6 +130,7 @@ func New(d Deps) (*echo.Echo, error) {
 	v1.GET("/me", s.me)
 	s.masterDataRoutes(v1)
 	s.inventoryRoutes(v1)
+	s.transferRoutes(v1)
 	s.orderRoutes(v1)
 	return e, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/alliance/backoffice/api"
 	"github.com/alliance/backoffice/internal/config"
 	"github.com/alliance/backoffice/worker"
+	"github.com/alliance/backoffice/workflows"
 )
 
 // NewRegistry returns a Prometheus registry with the Go and process collectors.
@@ -32,7 +33,12 @@ func NewRegistry() *prometheus.Registry {
 // ServeAPI serves the HTTP API on cfg.HTTPAddr until ctx is done, then shuts
 // down gracefully within cfg.ShutdownTimeout.
 func ServeAPI(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, tc client.Client, reg *prometheus.Registry, logger *slog.Logger) error {
-	e, err := api.New(api.Deps{Pool: pool, Temporal: tc, Logger: logger, Registry: reg, RequestTimeout: cfg.RequestTimeout})
+	e, err := api.New(api.Deps{
+		Pool: pool, Temporal: tc, Logger: logger, Registry: reg, RequestTimeout: cfg.RequestTimeout,
+		TransferTimeouts: workflows.TransferTimeouts{
+			RemindAfter: cfg.TransferRemindAfter, EscalateAfter: cfg.TransferEscalateAfter, ExpireAfter: cfg.TransferExpireAfter,
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}

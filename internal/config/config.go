@@ -21,6 +21,10 @@ type Config struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	RequestTimeout    time.Duration
+	// Stock transfer approval deadlines, counted from the reservation.
+	TransferRemindAfter   time.Duration
+	TransferEscalateAfter time.Duration
+	TransferExpireAfter   time.Duration
 }
 
 // Var documents one environment variable.
@@ -40,6 +44,9 @@ func Vars() []Var {
 		{"LOG_FORMAT", "json", "json or text"},
 		{"SHUTDOWN_TIMEOUT", "20s", "how long a graceful shutdown may take"},
 		{"REQUEST_TIMEOUT", "30s", "upper bound of one API request"},
+		{"TRANSFER_REMIND_AFTER", "12h", "a stock transfer's approver is reminded after this long (api)"},
+		{"TRANSFER_ESCALATE_AFTER", "24h", "an undecided stock transfer is escalated to hq_sales after this long (api)"},
+		{"TRANSFER_EXPIRE_AFTER", "48h", "an undecided stock transfer expires after this long (api)"},
 	}
 }
 
@@ -82,6 +89,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.RequestTimeout, err = time.ParseDuration(get("REQUEST_TIMEOUT")); err != nil {
 		return c, fmt.Errorf("REQUEST_TIMEOUT: %w", err)
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"TRANSFER_REMIND_AFTER", &c.TransferRemindAfter}, {"TRANSFER_ESCALATE_AFTER", &c.TransferEscalateAfter}, {"TRANSFER_EXPIRE_AFTER", &c.TransferExpireAfter}} {
+		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil {
+			return c, fmt.Errorf("%s: %w", d.name, err)
+		}
+	}
+	if !(0 < c.TransferRemindAfter && c.TransferRemindAfter < c.TransferEscalateAfter && c.TransferEscalateAfter < c.TransferExpireAfter) {
+		return c, fmt.Errorf("TRANSFER_REMIND_AFTER (%s) < TRANSFER_ESCALATE_AFTER (%s) < TRANSFER_EXPIRE_AFTER (%s) must hold, all positive",
+			c.TransferRemindAfter, c.TransferEscalateAfter, c.TransferExpireAfter)
 	}
 	return c, nil
 }
