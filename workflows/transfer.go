@@ -226,23 +226,27 @@ func (t *transfer) setup(ctx workflow.Context) error {
 func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 	logger := workflow.GetLogger(ctx)
 	var a *activities.Transfers
-	actx := workflow.WithActivityOptions(ctx, transferActivityOptions())
+	// Steps run on a context the workflow's cancellation does not reach: a
+	// step that posts to the ledger always runs to its end, so what the
+	// transfer holds is always known when it compensates. Cancellation is
+	// checked between steps.
+	sctx, _ := workflow.NewDisconnectedContext(ctx)
+	sctx = workflow.WithActivityOptions(sctx, transferActivityOptions())
+	cancelled := func() (TransferResult, error) {
+		return t.fail(ctx, TransferCancelled, "the workflow was cancelled", activities.SystemActor, "")
+	}
 
-	// 1. Reserve at the source. The activity runs to its end even if the
-	// workflow is cancelled meanwhile, so whether the units are held is
-	// always known (and released if so).
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, transferActivityOptions())
-	err := workflow.ExecuteActivity(dctx, a.TransferReserve, activities.TransferReserveInput{
+	// 1. Reserve at the source.
+	err := workflow.ExecuteActivity(sctx, a.TransferReserve, activities.TransferReserveInput{
 		Key: t.in.Key, Source: t.in.Source, Lines: t.in.Lines,
-	}).Get(dctx, nil)
+	}).Get(sctx, nil)
 	if err != nil {
 		return t.fail(ctx, TransferFailed, "reserve: "+failureCause(err), activities.SystemActor, "")
 	}
 	t.reserved = t.in.Lines
 	t.push("release reservation", t.releaseReserved)
 	if ctx.Err() != nil {
-		return t.fail(ctx, TransferCancelled, "the workflow was cancelled", activities.SystemActor, "")
+		return cancelled()
 	}
 	if err := t.setStatus(ctx, TransferAwaitingApproval); err != nil {
 		return TransferResult{}, err
@@ -268,7 +272,7 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 				Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: st.name},
 			}, decided)
 			if err != nil { // the workflow was cancelled
-				return t.fail(ctx, TransferCancelled, "the workflow was cancelled", activities.SystemActor, "")
+				return cancelled()
 			}
 			if ok {
 				break
@@ -285,8 +289,11 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 			// when the activity commits.
 			t.escalated = true
 		}
-		if err := workflow.ExecuteActivity(actx, st.fn, t.in.Key).Get(actx, nil); err != nil {
+		if err := workflow.ExecuteActivity(sctx, st.fn, t.in.Key).Get(sctx, nil); err != nil {
 			return t.fail(ctx, TransferFailed, st.name+": "+failureCause(err), activities.SystemActor, "")
+		}
+		if ctx.Err() != nil {
+			return cancelled()
 		}
 	}
 	switch {
@@ -303,17 +310,20 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 	if err := t.setStatus(ctx, TransferApproved); err != nil {
 		return TransferResult{}, err
 	}
-	err = workflow.ExecuteActivity(actx, a.TransferApprove, activities.TransferApproveInput{
+	err = workflow.ExecuteActivity(sctx, a.TransferApprove, activities.TransferApproveInput{
 		Key: t.in.Key, Source: t.in.Source, Actor: t.decision.By, Requested: t.in.Lines, Approved: approved,
 		Note: t.decision.Reason, IdempotencyKey: t.decision.IdempotencyKey,
-	}).Get(actx, nil)
+	}).Get(sctx, nil)
 	if err != nil {
 		return t.fail(ctx, TransferFailed, "approve: "+failureCause(err), activities.SystemActor, "")
 	}
 	t.reserved = positiveLines(approved)
-	err = workflow.ExecuteActivity(actx, a.TransferDispatch, activities.TransferDispatchInput{
+	if ctx.Err() != nil {
+		return cancelled()
+	}
+	err = workflow.ExecuteActivity(sctx, a.TransferDispatch, activities.TransferDispatchInput{
 		Key: t.in.Key, Source: t.in.Source, Destination: t.in.Destination, Lines: t.reserved,
-	}).Get(actx, nil)
+	}).Get(sctx, nil)
 	if err != nil {
 		return t.fail(ctx, TransferFailed, "dispatch: "+failureCause(err), activities.SystemActor, "")
 	}
@@ -325,19 +335,17 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 
 	// 4. Wait for the receipt. The units are on the road: a cancellation
 	// request cannot undo that, so the wait ignores it.
-	rctx, _ := workflow.NewDisconnectedContext(ctx)
-	ractx := workflow.WithActivityOptions(rctx, transferActivityOptions())
 	for {
-		if err := workflow.Await(rctx, func() bool { return t.receipt != nil }); err != nil {
+		if err := workflow.Await(sctx, func() bool { return t.receipt != nil }); err != nil {
 			return TransferResult{}, fmt.Errorf("transfer %s: await receipt: %w", t.in.Key, err)
 		}
 		if ctx.Err() != nil {
 			logger.Warn("cancellation requested after dispatch: waiting for the receipt regardless", "key", t.in.Key)
 		}
-		err := workflow.ExecuteActivity(ractx, a.TransferReceive, activities.TransferReceiveInput{
+		err := workflow.ExecuteActivity(sctx, a.TransferReceive, activities.TransferReceiveInput{
 			Key: t.in.Key, Destination: t.in.Destination, Actor: t.receipt.By, Lines: t.receivedLines(),
 			IdempotencyKey: t.receipt.IdempotencyKey,
-		}).Get(ractx, nil)
+		}).Get(sctx, nil)
 		if err != nil {
 			// Refused for good: answer the update with the error and wait
 			// for a corrected receipt.
@@ -348,7 +356,7 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 		t.receiptDone = true
 		break
 	}
-	if err := t.setStatus(rctx, TransferReceived); err != nil {
+	if err := t.setStatus(sctx, TransferReceived); err != nil {
 		return TransferResult{}, err
 	}
 	return TransferResult{Status: TransferReceived}, nil
@@ -574,7 +582,7 @@ func requestedQty(lines []activities.TransferLine, sku string) int64 {
 // once the transfer is dispatched (or has failed) or closed.
 func (t *transfer) decide(ctx workflow.Context, d TransferDecision) (TransferOutcome, error) {
 	t.decision = &d
-	if err := workflow.Await(ctx, func() bool { return t.closed || t.status == TransferInTransit || transferFinal(t.status) }); err != nil {
+	if err := transferAwaitOutcome(ctx, func() bool { return t.closed || t.status == TransferInTransit || transferFinal(t.status) }); err != nil {
 		return TransferOutcome{}, err
 	}
 	return TransferOutcome{Status: t.status, Failure: t.failure}, nil
@@ -634,7 +642,7 @@ func (t *transfer) validateReceipt(r TransferReceipt) error {
 // receive hands the receipt to the main loop and answers with its booking.
 func (t *transfer) receive(ctx workflow.Context, r TransferReceipt) (TransferOutcome, error) {
 	t.receipt, t.receiptErr, t.receiptDone = &r, nil, false
-	if err := workflow.Await(ctx, func() bool { return t.receiptDone || t.closed }); err != nil {
+	if err := transferAwaitOutcome(ctx, func() bool { return t.receiptDone || t.closed }); err != nil {
 		return TransferOutcome{}, err
 	}
 	if t.receiptErr != nil {
@@ -670,10 +678,19 @@ func (t *transfer) validateCancel(c TransferCancel) error {
 // closes, then the update answers.
 func (t *transfer) cancelUpdate(ctx workflow.Context, c TransferCancel) (TransferOutcome, error) {
 	t.cancel = &c
-	if err := workflow.Await(ctx, func() bool { return t.closed || transferFinal(t.status) }); err != nil {
+	if err := transferAwaitOutcome(ctx, func() bool { return t.closed || transferFinal(t.status) }); err != nil {
 		return TransferOutcome{}, err
 	}
 	return TransferOutcome{Status: t.status, Failure: t.failure}, nil
+}
+
+// transferAwaitOutcome waits, in an update handler, until the main loop has acted
+// on the update. The main loop always finishes what it started, even when
+// the workflow is cancelled, so the wait ignores cancellation too: the
+// caller learns the outcome rather than a cancellation.
+func transferAwaitOutcome(ctx workflow.Context, done func() bool) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return workflow.Await(dctx, done)
 }
 
 func transferFinal(status string) bool {

@@ -401,3 +401,42 @@ func TestTransferIDAndTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferCancellationAfterApprovalDoesNotUndoDispatch: a cancellation
+// request that arrives while the approved units are being dispatched lets
+// the dispatch finish (it is never abandoned half-way); the units are then
+// on the road, so the transfer waits for its receipt regardless.
+func TestTransferCancellationAfterApprovalDoesNotUndoDispatch(t *testing.T) {
+	e := newTrEnv(t)
+	e.expectReserve()
+	e.expectApprove(e.in.Lines, trEastAgent)
+	e.env.OnActivity(e.a.TransferDispatch, mock.Anything, mock.Anything).After(time.Minute).Return(activities.StepResult{Movements: 4}, nil).Once()
+	e.expectReceive([]activities.ReceivedLine{{SKU: "HY-01", Dispatched: 10, Received: 10}, {SKU: "RD-02", Dispatched: 4, Received: 4}}, trHQAdmin)
+	decide := e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent})
+	e.env.RegisterDelayedCallback(e.env.CancelWorkflow, time.Hour+30*time.Second)
+	receive := e.update(3*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQAdmin, Lines: []ReceiptLine{{SKU: "HY-01", Received: 10}, {SKU: "RD-02", Received: 4}}})
+	if res := e.run(); res.Status != TransferReceived {
+		t.Fatalf("result %+v", res)
+	}
+	decide.wantOutcome(t, TransferInTransit)
+	receive.wantOutcome(t, TransferReceived)
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferDispatch", "TransferReceive")
+}
+
+// TestTransferCancellationDuringApprovalCompensates: cancelled while the
+// approval is being recorded (before dispatch), the transfer lets that step
+// finish, then releases exactly what it still holds.
+func TestTransferCancellationDuringApprovalCompensates(t *testing.T) {
+	e := newTrEnv(t)
+	e.expectReserve()
+	e.env.OnActivity(e.a.TransferApprove, mock.Anything, mock.Anything).After(time.Minute).Return(activities.StepResult{}, nil).Once()
+	e.expectRelease(trLines("HY-01", 3, "RD-02", 4), TransferCancelled) // 7 HY-01 were released by the approval
+	e.expectClose(TransferCancelled, activities.SystemActor, trAnyReason)
+	decide := e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent, Lines: trLines("HY-01", 3)})
+	e.env.RegisterDelayedCallback(e.env.CancelWorkflow, time.Hour+30*time.Second)
+	if res := e.run(); res.Status != TransferCancelled {
+		t.Fatalf("result %+v", res)
+	}
+	decide.wantOutcome(t, TransferCancelled)
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferRelease", "TransferClose")
+}
