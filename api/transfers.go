@@ -290,10 +290,19 @@ func (s *server) requestTransfer(c echo.Context) error {
 		}
 		return ok, nil
 	}
-	status := http.StatusAccepted
+	created := false
 	t, err := s.q.GetTransfer(ctx, key)
-	switch {
-	case err == nil: // the same request again?
+	if errors.Is(err, pgx.ErrNoRows) {
+		t, created, err = s.recordTransfer(c, p, key, src, dst, reason, *wantedBy, lines)
+		if err == nil && !created { // a concurrent request with the same key recorded it first
+			t, err = s.q.GetTransfer(ctx, key)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if !created { // the same request again?
 		ok, err := same(t)
 		if err != nil {
 			return err
@@ -302,12 +311,6 @@ func (s *server) requestTransfer(c echo.Context) error {
 			return errConflict("Idempotency-Key " + key + " was already used for a different transfer")
 		}
 		status = http.StatusOK
-	case !errors.Is(err, pgx.ErrNoRows):
-		return err
-	default:
-		if t, err = s.recordTransfer(c, p, key, src, dst, reason, *wantedBy, lines); err != nil {
-			return err
-		}
 	}
 	if err := s.startTransfer(ctx, t, lines); err != nil {
 		s.logger.ErrorContext(ctx, "start transfer workflow", "key", key, "error", err)
@@ -323,44 +326,51 @@ func (s *server) requestTransfer(c echo.Context) error {
 
 // recordTransfer checks the request against the data (warehouses, scope,
 // SKUs) and records it with its lines, its first timeline event and an audit
-// event, in one transaction.
-func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst, reason string, wantedBy time.Time, lines []activities.TransferLine) (dbgen.Transfer, error) {
+// event, in one transaction. created is false when a concurrent request
+// recorded the key first (and nothing was written).
+func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst, reason string, wantedBy time.Time, lines []activities.TransferLine) (t dbgen.Transfer, created bool, err error) {
 	ctx := c.Request().Context()
 	v := &validator{}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	if wantedBy.Before(today) {
 		v.add("wanted_by", "must not be in the past")
 	}
-	warehouse := func(field, code string) *dbgen.Warehouse {
+	warehouse := func(field, code string) (*dbgen.Warehouse, error) {
 		w, err := s.q.GetWarehouse(ctx, code)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			v.add(field, "refers to something that does not exist")
 		case err != nil:
-			v.add(field, "could not be checked: "+err.Error())
+			return nil, fmt.Errorf("%s %s: %w", field, code, err)
 		case !w.Active:
 			v.add(field, "is inactive")
 		default:
-			return &w
+			return &w, nil
 		}
-		return nil
+		return nil, nil
 	}
-	source, dest := warehouse("source", src), warehouse("destination", dst)
+	source, err := warehouse("source", src)
+	if err != nil {
+		return t, false, err
+	}
+	dest, err := warehouse("destination", dst)
+	if err != nil {
+		return t, false, err
+	}
 	if dest != nil && p.Is(auth.RoleAgent) && deref(dest.OwnerAgentCode) != p.Agent {
-		return dbgen.Transfer{}, errForbidden("an agent requests transfers only into its own warehouses")
+		return t, false, errForbidden("an agent requests transfers only into its own warehouses")
 	}
 	for i, l := range lines {
 		if _, err := s.q.GetProduct(ctx, l.SKU); errors.Is(err, pgx.ErrNoRows) {
 			v.add(fmt.Sprintf("lines[%d].sku", i), "refers to something that does not exist")
 		} else if err != nil {
-			return dbgen.Transfer{}, err
+			return t, false, err
 		}
 	}
 	if err := v.err(); err != nil {
-		return dbgen.Transfer{}, err
+		return t, false, err
 	}
-	var t dbgen.Transfer
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := dbgen.New(tx)
 		var err error
 		t, err = q.CreateTransfer(ctx, dbgen.CreateTransferParams{
@@ -368,10 +378,11 @@ func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst,
 			DestinationAgentCode: dest.OwnerAgentCode, Region: source.Region, Reason: reason, WantedBy: wantedBy, CreatedBy: p.UserID,
 		})
 		if errors.Is(err, pgx.ErrNoRows) { // a concurrent request with the same key won
-			return errConflict("Idempotency-Key " + key + " is being used by a concurrent request; retry it")
+			return nil
 		} else if err != nil {
 			return fmt.Errorf("record transfer %s: %w", key, err)
 		}
+		created = true
 		for i, l := range lines {
 			if err := q.InsertTransferLine(ctx, dbgen.InsertTransferLineParams{TransferKey: key, LineNo: int32(i + 1), Sku: l.SKU, RequestedQty: l.Qty}); err != nil {
 				return fmt.Errorf("record transfer %s line %d: %w", key, i+1, err)
@@ -389,7 +400,7 @@ func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst,
 		}
 		return audit(ctx, q, c, "request", "transfer", key, json.RawMessage(detail))
 	})
-	return t, err
+	return t, created, err
 }
 
 // startTransfer starts (or finds) the transfer's workflow. On a retry after
@@ -731,6 +742,9 @@ func (s *server) transferUpdateError(ctx context.Context, err error, t dbgen.Tra
 		cur, gerr := s.q.GetTransfer(ctx, t.Key)
 		if gerr != nil {
 			return gerr
+		}
+		if cur.Status == workflows.TransferRequested { // recorded, but its workflow never started
+			return errUnavailable("the transfer's workflow has not started: repeat POST /v1/transfers with the same Idempotency-Key and body")
 		}
 		return errConflict(fmt.Sprintf("transfer %s is %s: it takes no more actions", t.Key, cur.Status))
 	}

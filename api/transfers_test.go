@@ -478,6 +478,37 @@ func TestTransferRequestRefusals(t *testing.T) {
 	if got := h.trPostings(t, "TR-IDEM"); !equalMaps(got, map[string]string{"reserve": "reserve/1"}) {
 		t.Fatalf("postings after repeats: %v", got)
 	}
+	// The same request sent five times at once: one transfer, one reservation.
+	var wg sync.WaitGroup
+	statuses := make(chan int, 5)
+	same := trBody("WH-CENTRAL", "WH-EAST", "HY-04", 3)
+	for range 5 {
+		wg.Go(func() {
+			status, body, err := h.trDo("POST", "/v1/transfers", agentEast, same, "Idempotency-Key", "TR-RACE")
+			if err != nil {
+				t.Error(err)
+			} else if status != 200 && status != 202 {
+				t.Errorf("concurrent repeat: %d %s", status, body)
+			}
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	accepted := 0
+	for st := range statuses {
+		if st == 202 {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("%d of 5 identical concurrent requests were accepted as new, want 1", accepted)
+	}
+	h.trWait(t, agentEast, "TR-RACE", func(tr api.Transfer) bool { return tr.Status == workflows.TransferAwaitingApproval })
+	if got := h.trPostings(t, "TR-RACE"); !equalMaps(got, map[string]string{"reserve": "reserve/1"}) {
+		t.Fatalf("postings after concurrent repeats: %v", got)
+	}
+
 	// Lists validate their filters.
 	h.do("GET", "/v1/transfers?status=lost", hqSales, nil).expect(t, 422).problem(t)
 	h.do("GET", "/v1/transfers?awaiting=you", hqSales, nil).expect(t, 422).problem(t)
