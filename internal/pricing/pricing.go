@@ -70,7 +70,10 @@ type Step struct {
 
 // Line is a priced line.
 type Line struct {
-	SKU           string          `json:"sku"`
+	SKU string `json:"sku"`
+	// Series is the item's product series, as promotions scoped to a series
+	// need it.
+	Series        string          `json:"series,omitempty"`
 	Qty           int64           `json:"qty"`
 	ListPrice     decimal.Decimal `json:"list_price"`
 	ListAmount    decimal.Decimal `json:"list_amount"`
@@ -102,6 +105,30 @@ type Quote struct {
 	Steps []Step `json:"steps"`
 	// Promotions lists every promotion considered, applied or not, and why.
 	Promotions []PromotionResult `json:"promotions"`
+	// FreeGoods are goods promotions give free of charge (搭赠): they carry
+	// no price and reduce no amount, but must be shipped. Rules append them
+	// in Apply.
+	FreeGoods []FreeGood `json:"free_goods,omitempty"`
+	// RebateRates are rebate bonus rates promotions grant on the order's
+	// SKUs, for quarterly settlement to read. Rules append them in Apply.
+	RebateRates []RebateRate `json:"rebate_rates,omitempty"`
+}
+
+// FreeGood is a line of goods given free by a promotion.
+type FreeGood struct {
+	SKU  string `json:"sku"`
+	Qty  int64  `json:"qty"`
+	Rule string `json:"rule"`
+	Note string `json:"note"`
+}
+
+// RebateRate is a rebate bonus rate (percent of the SKU's purchase amount)
+// a promotion grants on one SKU of the order.
+type RebateRate struct {
+	SKU      string          `json:"sku"`
+	Rule     string          `json:"rule"`
+	Campaign string          `json:"campaign,omitempty"`
+	Pct      decimal.Decimal `json:"pct"`
 }
 
 // Rule is a promotion rule. The campaign process supplies them; pricing
@@ -144,7 +171,7 @@ func Price(in Input) (Quote, error) {
 		listAmount := it.ListPrice.Mul(decimal.NewFromInt(it.Qty))
 		disc := listAmount.Mul(in.GradeDiscountPct).Div(hundred).Round(Scale)
 		l := Line{
-			SKU: it.SKU, Qty: it.Qty, ListPrice: it.ListPrice, ListAmount: listAmount,
+			SKU: it.SKU, Series: it.Series, Qty: it.Qty, ListPrice: it.ListPrice, ListAmount: listAmount,
 			GradeDiscount: disc, NetAmount: listAmount.Sub(disc),
 			Steps: []Step{
 				{Rule: "list_price", Amount: listAmount, Note: fmt.Sprintf("%d × %s", it.Qty, it.ListPrice.StringFixed(Scale))},
