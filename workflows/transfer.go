@@ -306,8 +306,11 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 	}
 
 	// 3. Approve (release what was not approved), then dispatch.
+	if ctx.Err() != nil {
+		return cancelled()
+	}
 	approved := t.approvedLines()
-	if err := t.setStatus(ctx, TransferApproved); err != nil {
+	if err := t.setStatus(sctx, TransferApproved); err != nil {
 		return TransferResult{}, err
 	}
 	err = workflow.ExecuteActivity(sctx, a.TransferApprove, activities.TransferApproveInput{
@@ -329,7 +332,7 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 	}
 	// The reservation became the dispatch: nothing is left to release.
 	t.dispatched, t.reserved, t.compensations = t.reserved, nil, nil
-	if err := t.setStatus(ctx, TransferInTransit); err != nil {
+	if err := t.setStatus(sctx, TransferInTransit); err != nil {
 		return TransferResult{}, err
 	}
 
