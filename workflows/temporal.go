@@ -57,6 +57,7 @@ func Definitions() []Definition {
 	return []Definition{
 		{Name: "StockReceipt", Fn: StockReceipt},
 		{Name: "Transfer", Fn: Transfer},
+		{Name: "Campaign", Fn: Campaign},
 		{Name: "OrderApproval", Fn: OrderApproval},
 	}
 }

@@ -60,6 +60,60 @@ type Ba struct {
 	UpdatedAt time.Time
 }
 
+type Campaign struct {
+	ID             string
+	Title          string
+	Status         string
+	Rules          []byte
+	Target         []byte
+	Materials      []byte
+	AckDeadline    time.Time
+	StartsAt       time.Time
+	EndsAt         time.Time
+	ReminderEveryS int32
+	CreatedBy      int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	PublishedAt    *time.Time
+	TargetCount    int32
+	Report         []byte
+}
+
+type CampaignEvent struct {
+	ID         int64
+	CampaignID string
+	At         time.Time
+	Kind       string
+	Actor      string
+	Detail     []byte
+	DedupKey   string
+}
+
+type CampaignTarget struct {
+	CampaignID     string
+	TargetKind     string
+	TargetCode     string
+	AgentCode      string
+	Region         string
+	NotifiedAt     *time.Time
+	WebhookSentAt  *time.Time
+	AcknowledgedAt *time.Time
+	AcknowledgedBy *int64
+	Reminders      int32
+	EscalatedAt    *time.Time
+}
+
+type CampaignUsage struct {
+	CampaignID string
+	RuleID     string
+	OrderID    string
+	BuyerKind  string
+	BuyerCode  string
+	Discount   decimal.Decimal
+	OrderNet   decimal.Decimal
+	CreatedAt  time.Time
+}
+
 type Channel struct {
 	Code      string
 	Name      string

@@ -61,7 +61,7 @@ func RunWorker(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, tc cl
 		go func() { errc <- serve(ctx, srv, mux, cfg, logger, "worker-http") }()
 	}
 	logger.Info("worker started", "task_queue", "backoffice", "namespace", cfg.TemporalNamespace)
-	err := worker.Run(ctx, tc, pool, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	err := worker.Run(ctx, tc, pool, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}, worker.WithCampaignWebhook(cfg.CampaignWebhookURL))
 	logger.Info("worker stopped")
 	if cfg.WorkerHTTPAddr != "" {
 		if herr := <-errc; err == nil {

@@ -22,6 +22,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	RequestTimeout    time.Duration
 	// Stock transfer approval deadlines, counted from the reservation.
+	CampaignWebhookURL    string
 	TransferRemindAfter   time.Duration
 	TransferEscalateAfter time.Duration
 	TransferExpireAfter   time.Duration
@@ -40,6 +41,7 @@ func Vars() []Var {
 		{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
 		{"HTTP_ADDR", ":8080", "API listen address (api)"},
 		{"WORKER_HTTP_ADDR", ":9464", "worker's /metrics and /healthz listen address (worker; off disables)"},
+		{"CAMPAIGN_WEBHOOK_URL", "", "where campaign notifications are also POSTed as JSON (worker; empty: inbox only)"},
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"LOG_FORMAT", "json", "json or text"},
 		{"SHUTDOWN_TIMEOUT", "20s", "how long a graceful shutdown may take"},
@@ -67,12 +69,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return ""
 	}
 	c := Config{
-		DatabaseURL:       get("DATABASE_URL"),
-		TemporalAddress:   get("TEMPORAL_ADDRESS"),
-		TemporalNamespace: get("TEMPORAL_NAMESPACE"),
-		HTTPAddr:          get("HTTP_ADDR"),
-		WorkerHTTPAddr:    get("WORKER_HTTP_ADDR"),
-		LogFormat:         get("LOG_FORMAT"),
+		DatabaseURL:        get("DATABASE_URL"),
+		TemporalAddress:    get("TEMPORAL_ADDRESS"),
+		TemporalNamespace:  get("TEMPORAL_NAMESPACE"),
+		HTTPAddr:           get("HTTP_ADDR"),
+		WorkerHTTPAddr:     get("WORKER_HTTP_ADDR"),
+		CampaignWebhookURL: get("CAMPAIGN_WEBHOOK_URL"),
+		LogFormat:          get("LOG_FORMAT"),
 	}
 	if c.WorkerHTTPAddr == "off" {
 		c.WorkerHTTPAddr = ""
