@@ -158,6 +158,10 @@ type Quote struct {
 	Payable           money.Amount     `json:"payable"`
 	Steps             []QuoteStep      `json:"steps"`
 	Promotions        []QuotePromotion `json:"promotions"`
+	// FreeGoods are gifts promotions add to the order (no price).
+	FreeGoods []pricing.FreeGood `json:"free_goods"`
+	// RebateRates are bonus rates on campaign SKUs, for quarterly settlement.
+	RebateRates []pricing.RebateRate `json:"rebate_rates"`
 }
 
 // QuoteLine is a priced line.
@@ -200,6 +204,7 @@ func quoteOf(b orders.Buyer, q pricing.Quote) Quote {
 		ListTotal: money.A(q.ListTotal), GradeDiscount: money.A(q.GradeDiscount), LadderDiscount: money.A(q.LadderDiscount),
 		PromotionDiscount: money.A(q.PromotionDiscount), DiscountTotal: money.A(q.DiscountTotal), NetTotal: money.A(q.NetTotal),
 		CreditOffset: money.A(q.CreditOffset), Payable: money.A(q.Payable), Steps: steps(q.Steps), Promotions: []QuotePromotion{},
+		FreeGoods: append([]pricing.FreeGood{}, q.FreeGoods...), RebateRates: append([]pricing.RebateRate{}, q.RebateRates...),
 	}
 	for _, l := range q.Lines {
 		out.Lines = append(out.Lines, QuoteLine{SKU: l.SKU, Qty: l.Qty, ListPrice: money.A(l.ListPrice), ListAmount: money.A(l.ListAmount),
@@ -425,6 +430,17 @@ func (s *server) submitOrder(c echo.Context) error {
 		}
 		if err := orderSubmitted(ctx, qq, o, p); err != nil {
 			return err
+		}
+		// The promotions it used count for their caps and the campaign's figures.
+		for _, pr := range q.Promotions {
+			campaign, rule, ok := orders.SplitRuleID(pr.Rule)
+			if !pr.Applied || !ok {
+				continue
+			}
+			if err := qq.InsertCampaignUsage(ctx, dbgen.InsertCampaignUsageParams{CampaignID: campaign, RuleID: rule, OrderID: o.ID,
+				BuyerKind: b.Kind, BuyerCode: b.Code, Discount: pr.Discount, OrderNet: q.NetTotal}); err != nil {
+				return fmt.Errorf("order %s: promotion usage: %w", o.ID, err)
+			}
 		}
 		return audit(ctx, qq, c, "submit", "order", o.ID, json.RawMessage(pricingJSON))
 	})

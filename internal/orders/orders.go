@@ -5,14 +5,18 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/alliance/backoffice/db/dbgen"
 	"github.com/alliance/backoffice/internal/pricing"
+	"github.com/alliance/backoffice/internal/promo"
 )
 
 // Buyer is an ordering party with the terms it buys on.
@@ -22,6 +26,7 @@ type Buyer struct {
 	Agent       string // the agent itself, or the store's agent
 	Store       string // the store, for store orders
 	Region      string
+	StoreKind   string // collection or single_brand, for stores
 	Grade       string
 	Policy      dbgen.GradePolicy
 	CreditLimit decimal.Decimal
@@ -57,7 +62,7 @@ func LoadBuyer(ctx context.Context, q *dbgen.Queries, kind, code string) (Buyer,
 		if err != nil {
 			return b, notFound(err, "store", code)
 		}
-		b.Agent, b.Store, b.Region, b.Grade, b.CreditLimit = s.AgentCode, s.Code, s.Region, s.Grade, s.CreditLimit
+		b.Agent, b.Store, b.Region, b.Grade, b.CreditLimit, b.StoreKind = s.AgentCode, s.Code, s.Region, s.Grade, s.CreditLimit, s.Kind
 		whKind, owner = "regional", &s.AgentCode
 	default:
 		return b, fmt.Errorf("%w: kind %q", ErrUnknownBuyer, kind)
@@ -98,10 +103,70 @@ func AvailableCredit(ctx context.Context, q *dbgen.Queries, b Buyer) (decimal.De
 	return decimal.Zero, nil
 }
 
-// Promotions returns the promotion rules that apply to the buyer's orders.
-// The campaign process (issue #5) fills this; there are none yet.
-func Promotions(ctx context.Context, q *dbgen.Queries, b Buyer) ([]pricing.Rule, error) {
-	return nil, nil
+// Channel is the sales channel agents' and stores' purchase orders belong to.
+const Channel = "CS"
+
+// RuleID names a campaign's rule in pricing: campaign and rule, so rules of
+// different campaigns never collide.
+func RuleID(campaign, rule string) string { return campaign + "/" + rule }
+
+// SplitRuleID undoes RuleID; ok is false for a name that is not a campaign
+// rule (such as a campaign passed over as a whole).
+func SplitRuleID(id string) (campaign, rule string, ok bool) {
+	return strings.Cut(id, "/")
+}
+
+// Promotions returns the promotion rules that apply to the buyer's orders
+// at: the rules of every live campaign targeting the buyer that the buyer
+// has acknowledged (强制确认), with their usage so far for the caps. A live
+// campaign the buyer has not acknowledged gives normal terms, and a passed-
+// over entry says why.
+func Promotions(ctx context.Context, q *dbgen.Queries, b Buyer, at time.Time) ([]pricing.Rule, error) {
+	live, err := q.BuyerLiveCampaigns(ctx, dbgen.BuyerLiveCampaignsParams{TargetKind: b.Kind, TargetCode: b.Code, At: at})
+	if err != nil {
+		return nil, fmt.Errorf("orders: live campaigns of %s %s: %w", b.Kind, b.Code, err)
+	}
+	var rules []promo.Rule
+	var out []pricing.Rule
+	var ids []string
+	for _, c := range live {
+		if c.AcknowledgedAt == nil {
+			out = append(out, unacknowledged{campaign: c.ID, title: c.Title, buyer: b.Kind + " " + b.Code})
+			continue
+		}
+		var rs []promo.Rule
+		if err := json.Unmarshal(c.Rules, &rs); err != nil {
+			return nil, fmt.Errorf("orders: rules of campaign %s: %w", c.ID, err)
+		}
+		for _, r := range rs {
+			r.CampaignID, r.ID = c.ID, RuleID(c.ID, r.ID)
+			rules = append(rules, r)
+		}
+		ids = append(ids, c.ID)
+	}
+	if len(rules) == 0 {
+		return out, nil
+	}
+	usage, err := q.RuleUsage(ctx, dbgen.RuleUsageParams{BuyerKind: b.Kind, BuyerCode: b.Code, CampaignIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("orders: promotion usage: %w", err)
+	}
+	pc := promo.Context{At: at, Buyer: promo.Buyer{Kind: b.Kind, Code: b.Code, Grade: b.Grade, Agent: b.Agent,
+		StoreKind: b.StoreKind, Region: b.Region, Channel: Channel}, Usage: map[string]promo.Usage{}}
+	for _, u := range usage {
+		pc.Usage[RuleID(u.CampaignID, u.RuleID)] = promo.Usage{BuyerUses: int(u.BuyerUses), BudgetSpent: u.Spent}
+	}
+	return append(promo.PricingRules(pc, rules), out...), nil
+}
+
+// unacknowledged stands for a live campaign the buyer has not acknowledged:
+// it never applies, and says why.
+type unacknowledged struct{ campaign, title, buyer string }
+
+func (u unacknowledged) ID() string { return u.campaign }
+
+func (u unacknowledged) Apply(pricing.Buyer, *pricing.Quote) (decimal.Decimal, string, bool) {
+	return decimal.Zero, fmt.Sprintf("campaign %s (%s) is not acknowledged by %s: normal terms apply until it is acknowledged (GET /v1/inbox)", u.campaign, u.title, u.buyer), false
 }
 
 // Quote prices lines for the buyer with today's terms.
@@ -114,7 +179,7 @@ func Quote(ctx context.Context, q *dbgen.Queries, b Buyer, lines []Line) (pricin
 	if err != nil {
 		return pricing.Quote{}, err
 	}
-	promos, err := Promotions(ctx, q, b)
+	promos, err := Promotions(ctx, q, b, time.Now())
 	if err != nil {
 		return pricing.Quote{}, err
 	}
