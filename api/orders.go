@@ -585,16 +585,8 @@ func (s *server) updateOrder(c echo.Context, o dbgen.Order, name string, arg any
 }
 
 func updateError(err error, o dbgen.Order) error {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case workflows.ErrTypeForbidden:
-			return errForbidden(appErr.Message())
-		case workflows.ErrTypeInvalid:
-			return errInvalid(FieldError{Field: "body", Detail: appErr.Message()})
-		case workflows.ErrTypeConflict:
-			return errConflict(appErr.Message())
-		}
+	if p := updateRejection(err); p != nil {
+		return p
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

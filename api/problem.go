@@ -10,6 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/alliance/backoffice/workflows"
 )
 
 // Problem is an RFC 9457 problem details body (application/problem+json).
@@ -132,4 +135,29 @@ func toProblem(err error) *Problem {
 		return errUnavailable("the request took too long")
 	}
 	return problem(http.StatusInternalServerError, "internal", "Internal server error", "an unexpected error occurred; quote the request_id to support")
+}
+
+// updateRejection maps a Temporal Update's validator rejection (an
+// application error of type workflows.ErrTypeForbidden, ErrTypeConflict or
+// ErrTypeInvalid) to its problem: 403, 409 or 422 — a 422 names the fields
+// the rejection details carry ({field, detail} pairs), else the body. It
+// returns nil when err is no such rejection.
+func updateRejection(err error) error {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return nil
+	}
+	switch appErr.Type() {
+	case workflows.ErrTypeForbidden:
+		return errForbidden(appErr.Message())
+	case workflows.ErrTypeConflict:
+		return errConflict(appErr.Message())
+	case workflows.ErrTypeInvalid:
+		var fields []FieldError
+		if derr := appErr.Details(&fields); derr != nil || len(fields) == 0 {
+			return errInvalid(FieldError{Field: "body", Detail: appErr.Message()})
+		}
+		return errInvalid(fields...)
+	}
+	return nil
 }

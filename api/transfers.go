@@ -708,24 +708,8 @@ func (s *server) auditTransfer(c echo.Context, action, key string, payload any) 
 // workflow to 409 — or to nil when the same action (same Idempotency-Key)
 // is what closed it, so a retry answers like the first call.
 func (s *server) transferUpdateError(ctx context.Context, err error, t dbgen.Transfer, ikey string, eventKinds []string) error {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case workflows.ErrTypeForbidden:
-			return errForbidden(appErr.Message())
-		case workflows.ErrTypeConflict:
-			return errConflict(appErr.Message())
-		case workflows.ErrTypeInvalid:
-			var fields []workflows.TransferFieldError
-			if derr := appErr.Details(&fields); derr != nil || len(fields) == 0 {
-				return errInvalid(FieldError{Field: "body", Detail: appErr.Message()})
-			}
-			out := make([]FieldError, len(fields))
-			for i, f := range fields {
-				out[i] = FieldError(f)
-			}
-			return errInvalid(out...)
-		}
+	if p := updateRejection(err); p != nil {
+		return p
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
