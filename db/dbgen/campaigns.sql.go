@@ -52,6 +52,43 @@ func (q *Queries) AcknowledgeCampaign(ctx context.Context, arg AcknowledgeCampai
 	return i, err
 }
 
+const acknowledgeLiveCampaign = `-- name: AcknowledgeLiveCampaign :one
+UPDATE campaign_targets t SET
+    acknowledged_at = coalesce(t.acknowledged_at, now()),
+    acknowledged_by = coalesce(t.acknowledged_by, $1::bigint)
+FROM campaigns c
+WHERE c.id = t.campaign_id AND t.campaign_id = $2 AND t.target_kind = $3
+  AND t.target_code = $4 AND c.status IN ('published', 'live')
+RETURNING t.acknowledged_at, (t.acknowledged_at = now())::boolean AS first
+`
+
+type AcknowledgeLiveCampaignParams struct {
+	UserID     int64
+	CampaignID string
+	TargetKind string
+	TargetCode string
+}
+
+type AcknowledgeLiveCampaignRow struct {
+	AcknowledgedAt *time.Time
+	First          bool
+}
+
+// The API's acknowledgement: one UPDATE, only while the campaign is
+// published or live. A repeat keeps the first time and author; first is
+// true only for the call that acknowledged (its transaction's now()).
+func (q *Queries) AcknowledgeLiveCampaign(ctx context.Context, arg AcknowledgeLiveCampaignParams) (AcknowledgeLiveCampaignRow, error) {
+	row := q.db.QueryRow(ctx, acknowledgeLiveCampaign,
+		arg.UserID,
+		arg.CampaignID,
+		arg.TargetKind,
+		arg.TargetCode,
+	)
+	var i AcknowledgeLiveCampaignRow
+	err := row.Scan(&i.AcknowledgedAt, &i.First)
+	return i, err
+}
+
 const buyerLiveCampaigns = `-- name: BuyerLiveCampaigns :many
 SELECT c.id, c.title, c.rules, t.acknowledged_at
 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id

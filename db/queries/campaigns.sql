@@ -151,3 +151,15 @@ GROUP BY campaign_id, rule_id;
 INSERT INTO campaign_usage (campaign_id, rule_id, order_id, buyer_kind, buyer_code, discount, order_net)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT DO NOTHING;
+
+-- name: AcknowledgeLiveCampaign :one
+-- The API's acknowledgement: one UPDATE, only while the campaign is
+-- published or live. A repeat keeps the first time and author; first is
+-- true only for the call that acknowledged (its transaction's now()).
+UPDATE campaign_targets t SET
+    acknowledged_at = coalesce(t.acknowledged_at, now()),
+    acknowledged_by = coalesce(t.acknowledged_by, sqlc.arg(user_id)::bigint)
+FROM campaigns c
+WHERE c.id = t.campaign_id AND t.campaign_id = sqlc.arg(campaign_id) AND t.target_kind = sqlc.arg(target_kind)
+  AND t.target_code = sqlc.arg(target_code) AND c.status IN ('published', 'live')
+RETURNING t.acknowledged_at, (t.acknowledged_at = now())::boolean AS first;
