@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -299,6 +300,7 @@ func (s *server) draftCampaign(c echo.Context) error {
 	for i := range rules {
 		f := fmt.Sprintf("rules[%d]", i)
 		if transferElementFailed(v, f) {
+			ruleDecodeDetail(v, f, in.Rules[i])
 			continue
 		}
 		r := &rules[i]
@@ -438,6 +440,21 @@ func (s *server) draftCampaign(c echo.Context) error {
 		return err
 	}
 	return created(c, "/v1/campaigns/"+id, campaignOf(row))
+}
+
+// ruleDecodeDetail replaces the generic "must be an object" that decodeEach
+// gives a rule it could not decode (e.g. an amount that is not a decimal)
+// with the decoder's own explanation.
+func ruleDecodeDetail(v *validator, field string, raw json.RawMessage) {
+	for i, e := range v.errs {
+		if e.Field != field {
+			continue
+		}
+		var r promo.Rule
+		if err := json.Unmarshal(raw, &r); err != nil && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+			v.errs[i].Detail = "cannot be read: " + err.Error()
+		}
+	}
 }
 
 // checkTargetRefs adds a field error for each grade, agent or region of the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +114,12 @@ func TestCampaignDraftValidation(t *testing.T) {
 	p = h.do("POST", "/v1/campaigns", hqAdmin, body).expect(t, 422).problem(t)
 	if f := problemFields(p); !slices.Contains(f, "target") || !slices.Contains(f, "rules") {
 		t.Errorf("422 fields %v, want target and rules", p.Errors)
+	}
+	body = campaignDraft("C-BAD", time.Hour, 2*time.Hour, 3*time.Hour)
+	body["rules"] = []any{map[string]any{"id": "R1", "kind": "spend_off", "tiers": []any{map[string]any{"threshold": "abc", "off": "1"}}}}
+	p = h.do("POST", "/v1/campaigns", hqAdmin, body).expect(t, 422).problem(t)
+	if len(p.Errors) != 1 || p.Errors[0].Field != "rules[0]" || !strings.Contains(p.Errors[0].Detail, "cannot be read") {
+		t.Errorf("422 for a bad decimal in a rule: %v", p.Errors)
 	}
 	h.do("POST", "/v1/campaigns", hqAdmin, `{"id":`).expect(t, 400).problem(t)
 	for _, u := range []string{hqSales, finance, agentEast, storeUser, baUser, opsUser} {
