@@ -233,6 +233,10 @@ func TestCampaignLifecycle(t *testing.T) {
 	if err := json.Unmarshal(d.Report, &report); err != nil || report.Targets != 4 || report.Acknowledged != 1 {
 		t.Fatalf("report %s", d.Report)
 	}
+	if err := h.tc.GetWorkflow(context.Background(), workflows.CampaignID("SPRING-1"), "").Get(context.Background(), nil); err != nil {
+		t.Fatalf("campaign workflow: %v", err)
+	}
+	recordHistory(t, h.tc, workflows.CampaignID("SPRING-1"), "campaign_closed.json")
 	h.do("POST", "/v1/campaigns/SPRING-1/acknowledgements", storeUser, nil).expect(t, 409)
 	h.do("POST", "/v1/campaigns/SPRING-1/cancel", hqAdmin, map[string]any{"reason": "too late"}).expect(t, 409)
 	if in := h.inbox(t, agentEast); len(in.Escalations) != 0 {
@@ -254,6 +258,10 @@ func TestCampaignLifecycle(t *testing.T) {
 		t.Fatalf("after cancel: %+v", c)
 	}
 	h.do("POST", "/v1/campaigns/SUMMER-1/cancel", hqAdmin, map[string]any{"reason": "again"}).expect(t, 409)
+	if err := h.tc.GetWorkflow(context.Background(), workflows.CampaignID("SUMMER-1"), "").Get(context.Background(), nil); err != nil {
+		t.Fatalf("campaign workflow: %v", err)
+	}
+	recordHistory(t, h.tc, workflows.CampaignID("SUMMER-1"), "campaign_cancelled.json")
 	h.do("POST", "/v1/campaigns/SUMMER-1/acknowledgements", storeUser, nil).expect(t, 409)
 	if in := h.inbox(t, storeUser); len(in.Campaigns) != 0 {
 		t.Fatalf("inbox shows a cancelled campaign: %+v", in)
