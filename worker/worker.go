@@ -41,6 +41,7 @@ func Register(r sdkworker.Registry, pool *pgxpool.Pool, opts ...Option) {
 	r.RegisterActivity(&activities.Inventory{Pool: pool})
 	r.RegisterActivity(&activities.Transfers{Pool: pool})
 	r.RegisterActivity(&activities.Orders{Pool: pool})
+	r.RegisterActivity(&activities.Certifications{Pool: pool})
 	r.RegisterActivity(&activities.Campaigns{Pool: pool, WebhookURL: o.campaignWebhook})
 }
 

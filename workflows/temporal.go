@@ -59,6 +59,7 @@ func Definitions() []Definition {
 		{Name: "Transfer", Fn: Transfer},
 		{Name: "Campaign", Fn: Campaign},
 		{Name: "OrderApproval", Fn: OrderApproval},
+		{Name: "Certification", Fn: Certification},
 	}
 }
 

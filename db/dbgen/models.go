@@ -114,6 +114,86 @@ type CampaignUsage struct {
 	CreatedAt  time.Time
 }
 
+type CertEnrolment struct {
+	BaCode      string
+	ProgramCode string
+	Cycle       int32
+	Status      string
+	Renewal     bool
+	EnrolledBy  *int64
+	EnrolledAt  time.Time
+	Deadline    *time.Time
+	CoursesDone []int32
+	Attempts    int32
+	ClosedAt    *time.Time
+	Reason      string
+}
+
+type CertEvent struct {
+	ID          int64
+	BaCode      string
+	ProgramCode string
+	At          time.Time
+	Kind        string
+	Actor       string
+	Detail      []byte
+	DedupKey    string
+}
+
+type CertExamAttempt struct {
+	BaCode      string
+	ProgramCode string
+	Cycle       int32
+	AttemptNo   int32
+	Score       decimal.Decimal
+	Passed      bool
+	At          time.Time
+	SubmittedBy *int64
+}
+
+type CertIncentive struct {
+	CertificateNumber string
+	BaCode            string
+	StoreCode         string
+	AgentCode         string
+	Kind              string
+	Value             decimal.Decimal
+	GrantedAt         time.Time
+}
+
+type CertProgram struct {
+	Code                string
+	Name                string
+	Level               string
+	PrerequisiteLevel   *string
+	Courses             []byte
+	PassMark            decimal.Decimal
+	MaxAttempts         int32
+	CooldownS           int32
+	CompletionDeadlineS int32
+	DeadlineReminderS   int32
+	ValidityS           int32
+	ReminderOffsetsS    []int32
+	ReenrolWaitS        int32
+	IncentiveKind       string
+	IncentiveValue      decimal.Decimal
+	Active              bool
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+type Certificate struct {
+	Number      string
+	BaCode      string
+	ProgramCode string
+	Cycle       int32
+	Level       string
+	IssuedAt    time.Time
+	ValidUntil  time.Time
+	Status      string
+	RenewedFrom *string
+}
+
 type Channel struct {
 	Code      string
 	Name      string
