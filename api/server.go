@@ -133,6 +133,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s.transferRoutes(v1)
 	s.orderRoutes(v1)
 	s.campaignRoutes(v1)
+	s.certificationRoutes(v1)
 	return e, nil
 }
 
