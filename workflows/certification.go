@@ -258,14 +258,20 @@ func Certification(ctx workflow.Context, in CertInput) (CertState, error) {
 			w.canAN = true
 		}
 	}
-	// Updates that arrived meanwhile are answered (and refused, re-validated).
-	for len(w.queue) > 0 {
-		if err := w.process(ctx, actx); err != nil {
+	// Updates that arrive meanwhile are still answered (re-validated: a
+	// closed certification refuses them) before the run ends or continues.
+	for {
+		for len(w.queue) > 0 {
+			if err := w.process(ctx, actx); err != nil {
+				return w.st, err
+			}
+		}
+		if err := workflow.Await(ctx, func() bool { return len(w.queue) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
 			return w.st, err
 		}
-	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return w.st, err
+		if len(w.queue) == 0 {
+			break
+		}
 	}
 	if w.canAN {
 		next := in
