@@ -431,6 +431,13 @@ func (s *server) submitOrder(c echo.Context) error {
 		if err := orderSubmitted(ctx, qq, o, p); err != nil {
 			return err
 		}
+		// The credit offset is paid from the buyer's credit notes, each use
+		// recorded; a balance spent meanwhile refuses the order.
+		if err := orders.UseCredit(ctx, qq, b, o.ID, q.CreditOffset); errors.Is(err, orders.ErrCreditChanged) {
+			return errConflict(err.Error() + "; submit again to price it with the current balance")
+		} else if err != nil {
+			return err
+		}
 		// The promotions it used count for their caps and the campaign's figures.
 		for _, pr := range q.Promotions {
 			campaign, rule, ok := orders.SplitRuleID(pr.Rule)

@@ -202,6 +202,27 @@ type Channel struct {
 	UpdatedAt time.Time
 }
 
+type CreditNote struct {
+	ID           int64
+	No           string
+	SettlementID string
+	Period       string
+	AgentCode    string
+	ProgramCode  string
+	Kind         string
+	Amount       decimal.Decimal
+	Remaining    decimal.Decimal
+	IssuedAt     time.Time
+}
+
+type CreditNoteUse struct {
+	ID           int64
+	CreditNoteID int64
+	OrderID      string
+	Amount       decimal.Decimal
+	UsedAt       time.Time
+}
+
 type DiscountLadder struct {
 	Threshold   decimal.Decimal
 	DiscountPct decimal.Decimal
@@ -276,6 +297,7 @@ type Order struct {
 	TrackingNumber string
 	PaidAt         *time.Time
 	ClosedReason   string
+	DeliveredAt    *time.Time
 }
 
 type OrderApproval struct {
@@ -312,6 +334,14 @@ type OrderLine struct {
 	NetAmount decimal.Decimal
 }
 
+type OrderReturn struct {
+	ID         int64
+	OrderID    string
+	Amount     decimal.Decimal
+	Reason     string
+	RecordedAt time.Time
+}
+
 type Product struct {
 	Sku        string
 	Name       string
@@ -323,6 +353,84 @@ type Product struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	WholeCases bool
+}
+
+type RebateAdjustment struct {
+	ID           int64
+	SettlementID string
+	AgentCode    string
+	ProgramCode  string
+	Amount       decimal.Decimal
+	Reason       string
+	CreatedBy    int64
+	CreatedAt    time.Time
+}
+
+type RebateProgram struct {
+	Code          string
+	Version       int32
+	Name          string
+	Grade         *string
+	AgentCode     *string
+	Rules         []byte
+	EffectiveFrom time.Time
+	EffectiveTo   *time.Time
+	CreatedBy     *int64
+	CreatedAt     time.Time
+}
+
+type RebateSettlement struct {
+	ID            string
+	Period        string
+	Kind          string
+	Status        string
+	Cutoff        time.Time
+	ReturnsCutoff time.Time
+	StartedBy     *int64
+	ApprovedBy    *int64
+	AgentsTotal   int32
+	AgentsDone    int32
+	Posted        int32
+	TotalCredit   decimal.Decimal
+	TotalDebit    decimal.Decimal
+	StartedAt     time.Time
+	ApprovedAt    *time.Time
+	PublishedAt   *time.Time
+	UpdatedAt     time.Time
+}
+
+type RebateStatement struct {
+	SettlementID   string
+	AgentCode      string
+	ProgramCode    string
+	ProgramVersion int32
+	Delivered      decimal.Decimal
+	OrdersCounted  int64
+	Returned       decimal.Decimal
+	ReturnsCounted int64
+	Volume         decimal.Decimal
+	Tier           int32
+	Earned         decimal.Decimal
+	Capped         decimal.Decimal
+	Adjusted       decimal.Decimal
+	Total          decimal.Decimal
+	PaidBefore     decimal.Decimal
+	Credit         decimal.Decimal
+	Debit          decimal.Decimal
+	Note           string
+	ComputedAt     time.Time
+}
+
+type RebateStatementLine struct {
+	SettlementID string
+	AgentCode    string
+	ProgramCode  string
+	LineNo       int32
+	Rule         string
+	Basis        decimal.Decimal
+	RatePct      decimal.Decimal
+	Amount       decimal.Decimal
+	Note         string
 }
 
 type Region struct {

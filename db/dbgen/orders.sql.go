@@ -208,7 +208,7 @@ func (q *Queries) GetDiscountLadder(ctx context.Context) ([]DiscountLadder, erro
 }
 
 const getOrder = `-- name: GetOrder :one
-SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason FROM orders WHERE id = $1
+SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason, delivered_at FROM orders WHERE id = $1
 `
 
 func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
@@ -239,12 +239,13 @@ func (q *Queries) GetOrder(ctx context.Context, id string) (Order, error) {
 		&i.TrackingNumber,
 		&i.PaidAt,
 		&i.ClosedReason,
+		&i.DeliveredAt,
 	)
 	return i, err
 }
 
 const getOrderByKey = `-- name: GetOrderByKey :one
-SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason FROM orders WHERE buyer_kind = $1 AND buyer_code = $2 AND idempotency_key = $3
+SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason, delivered_at FROM orders WHERE buyer_kind = $1 AND buyer_code = $2 AND idempotency_key = $3
 `
 
 type GetOrderByKeyParams struct {
@@ -281,6 +282,7 @@ func (q *Queries) GetOrderByKey(ctx context.Context, arg GetOrderByKeyParams) (O
 		&i.TrackingNumber,
 		&i.PaidAt,
 		&i.ClosedReason,
+		&i.DeliveredAt,
 	)
 	return i, err
 }
@@ -330,7 +332,7 @@ INSERT INTO orders (id, buyer_kind, buyer_code, agent_code, store_code, region, 
                     list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (buyer_kind, buyer_code, idempotency_key) DO NOTHING
-RETURNING id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason
+RETURNING id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason, delivered_at
 `
 
 type InsertOrderParams struct {
@@ -395,6 +397,7 @@ func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (Order
 		&i.TrackingNumber,
 		&i.PaidAt,
 		&i.ClosedReason,
+		&i.DeliveredAt,
 	)
 	return i, err
 }
@@ -600,7 +603,7 @@ func (q *Queries) ListOrderLines(ctx context.Context, orderID string) ([]ListOrd
 }
 
 const listOrders = `-- name: ListOrders :many
-SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason FROM orders
+SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason, delivered_at FROM orders
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::text IS NULL OR buyer_code = $2)
   AND ($3::text IS NULL OR region = $3)
@@ -669,6 +672,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 			&i.TrackingNumber,
 			&i.PaidAt,
 			&i.ClosedReason,
+			&i.DeliveredAt,
 		); err != nil {
 			return nil, err
 		}
@@ -757,7 +761,7 @@ func (q *Queries) ListPendingApprovals(ctx context.Context, arg ListPendingAppro
 }
 
 const lockOrder = `-- name: LockOrder :one
-SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason FROM orders WHERE id = $1 FOR UPDATE
+SELECT id, buyer_kind, buyer_code, agent_code, store_code, region, warehouse_code, status, list_total, discount_total, net_total, credit_offset, payable, pricing, idempotency_key, created_by, created_at, updated_at, approved_at, reserved, carrier, tracking_number, paid_at, closed_reason, delivered_at FROM orders WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockOrder(ctx context.Context, id string) (Order, error) {
@@ -788,6 +792,7 @@ func (q *Queries) LockOrder(ctx context.Context, id string) (Order, error) {
 		&i.TrackingNumber,
 		&i.PaidAt,
 		&i.ClosedReason,
+		&i.DeliveredAt,
 	)
 	return i, err
 }
@@ -851,7 +856,9 @@ func (q *Queries) SetOrderShipping(ctx context.Context, arg SetOrderShippingPara
 }
 
 const setOrderStatus = `-- name: SetOrderStatus :exec
-UPDATE orders SET status = $2, closed_reason = $3, updated_at = now() WHERE id = $1
+UPDATE orders SET status = $2, closed_reason = $3, updated_at = now(),
+    delivered_at = CASE WHEN $2 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
+WHERE id = $1
 `
 
 type SetOrderStatusParams struct {

@@ -48,7 +48,9 @@ FROM order_lines l JOIN products p ON p.sku = l.sku
 WHERE l.order_id = $1 ORDER BY l.line_no;
 
 -- name: SetOrderStatus :exec
-UPDATE orders SET status = $2, closed_reason = $3, updated_at = now() WHERE id = $1;
+UPDATE orders SET status = $2, closed_reason = $3, updated_at = now(),
+    delivered_at = CASE WHEN $2 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
+WHERE id = $1;
 
 -- name: MarkOrderApproved :exec
 UPDATE orders SET status = 'approved', reserved = true, approved_at = now(), updated_at = now() WHERE id = $1;

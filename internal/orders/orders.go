@@ -96,11 +96,57 @@ type Line struct {
 	Qty     int64
 }
 
-// AvailableCredit is the buyer's unspent credit-note balance. Credit notes
-// are issued by quarterly rebate settlement (issue #7), which replaces this
-// with the real balance; until then no buyer has any.
+// AvailableCredit is the buyer's unspent credit-note balance: the sum of the
+// remaining balances of the credit notes quarterly rebate settlement posted
+// to an agent. Credit notes are the agent's money with HQ, so they offset the
+// agent's own orders; a store's orders (bought from its agent) have none.
 func AvailableCredit(ctx context.Context, q *dbgen.Queries, b Buyer) (decimal.Decimal, error) {
-	return decimal.Zero, nil
+	if b.Kind != "agent" {
+		return decimal.Zero, nil
+	}
+	bal, err := q.AgentCreditBalance(ctx, b.Agent)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("orders: credit balance of agent %s: %w", b.Agent, err)
+	}
+	return bal, nil
+}
+
+// ErrCreditChanged: the buyer's credit-note balance no longer covers the
+// offset the order was priced with (another order spent it meanwhile).
+var ErrCreditChanged = errors.New("the credit-note balance changed since the order was priced")
+
+// UseCredit records the order's use of amount from the buyer's credit notes,
+// oldest first. It must run in the transaction that records the order: it
+// locks the buyer's open credit notes, so concurrent orders serialise and a
+// balance is never spent twice (the database also refuses any use that would
+// drive a note below zero). It returns ErrCreditChanged when the balance no
+// longer covers amount.
+func UseCredit(ctx context.Context, q *dbgen.Queries, b Buyer, orderID string, amount decimal.Decimal) error {
+	if !amount.IsPositive() {
+		return nil
+	}
+	if b.Kind != "agent" {
+		return fmt.Errorf("%w: %s %s has no credit notes", ErrCreditChanged, b.Kind, b.Code)
+	}
+	notes, err := q.LockOpenCreditNotes(ctx, b.Agent)
+	if err != nil {
+		return fmt.Errorf("orders: lock credit notes of agent %s: %w", b.Agent, err)
+	}
+	left := amount
+	for _, n := range notes {
+		if !left.IsPositive() {
+			break
+		}
+		use := decimal.Min(left, n.Remaining)
+		if err := q.InsertCreditNoteUse(ctx, dbgen.InsertCreditNoteUseParams{CreditNoteID: n.ID, OrderID: orderID, Amount: use}); err != nil {
+			return fmt.Errorf("orders: order %s uses credit note %s: %w", orderID, n.No, err)
+		}
+		left = left.Sub(use)
+	}
+	if left.IsPositive() {
+		return fmt.Errorf("%w: agent %s lacks %s of the %s offset", ErrCreditChanged, b.Agent, left.StringFixed(2), amount.StringFixed(2))
+	}
+	return nil
 }
 
 // Channel is the sales channel agents' and stores' purchase orders belong to.
