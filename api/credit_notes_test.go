@@ -138,4 +138,17 @@ func TestOrderConsumesCreditNotesNeverTwiceNeverNegative(t *testing.T) {
 	if used.StringFixed(2) != "1000.00" || h.creditBalance(t, "AG-NORTH") != "0.00" {
 		t.Fatalf("used %s, balance %s", used, h.creditBalance(t, "AG-NORTH"))
 	}
+
+	// Cancelling the first order gives its 1500.00 back, once.
+	h.do("POST", "/v1/orders/"+o.ID+"/cancel", "demo-agent-north", map[string]any{"reason": "ordered twice"}).expect(t, 200)
+	h.waitOrder(t, "demo-agent-north", o.ID, func(o api.Order) bool { return o.Status == "cancelled" })
+	if b := h.creditBalance(t, "AG-NORTH"); b != "1500.00" {
+		t.Fatalf("balance after cancel %s", b)
+	}
+	if err := q.SetOrderStatus(ctx, dbgen.SetOrderStatusParams{ID: o.ID, Status: "cancelled", ClosedReason: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	if uses, _ := q.ListOrderCreditUses(ctx, o.ID); len(uses) != 4 || h.creditBalance(t, "AG-NORTH") != "1500.00" {
+		t.Fatalf("uses after a repeated close %+v, balance %s", uses, h.creditBalance(t, "AG-NORTH"))
+	}
 }

@@ -219,6 +219,7 @@ type CreditNoteUse struct {
 	ID           int64
 	CreditNoteID int64
 	OrderID      string
+	Kind         string
 	Amount       decimal.Decimal
 	UsedAt       time.Time
 }

@@ -856,19 +856,29 @@ func (q *Queries) SetOrderShipping(ctx context.Context, arg SetOrderShippingPara
 }
 
 const setOrderStatus = `-- name: SetOrderStatus :exec
-UPDATE orders SET status = $2, closed_reason = $3, updated_at = now(),
-    delivered_at = CASE WHEN $2 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
-WHERE id = $1
+WITH o AS (
+    UPDATE orders SET status = $1, closed_reason = $2, updated_at = now(),
+        delivered_at = CASE WHEN $1 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
+    WHERE orders.id = $3
+    RETURNING orders.id, orders.status
+)
+INSERT INTO credit_note_uses (credit_note_id, order_id, kind, amount)
+SELECT u.credit_note_id, u.order_id, 'release', -u.amount
+FROM credit_note_uses u JOIN o ON o.id = u.order_id
+WHERE u.kind = 'use' AND o.status IN ('rejected', 'expired', 'cancelled')
+ON CONFLICT (credit_note_id, order_id, kind) DO NOTHING
 `
 
 type SetOrderStatusParams struct {
-	ID           string
 	Status       string
 	ClosedReason string
+	ID           string
 }
 
+// Sets the order's status; closing it unfulfilled (rejected, expired,
+// cancelled) releases the credit notes it used, once.
 func (q *Queries) SetOrderStatus(ctx context.Context, arg SetOrderStatusParams) error {
-	_, err := q.db.Exec(ctx, setOrderStatus, arg.ID, arg.Status, arg.ClosedReason)
+	_, err := q.db.Exec(ctx, setOrderStatus, arg.Status, arg.ClosedReason, arg.ID)
 	return err
 }
 

@@ -245,7 +245,7 @@ func (q *Queries) ListAgentCreditNotes(ctx context.Context, agentCode string) ([
 }
 
 const listOrderCreditUses = `-- name: ListOrderCreditUses :many
-SELECT u.credit_note_id, n.no, u.amount, u.used_at
+SELECT u.credit_note_id, n.no, u.kind, u.amount, u.used_at
 FROM credit_note_uses u JOIN credit_notes n ON n.id = u.credit_note_id
 WHERE u.order_id = $1 ORDER BY u.id
 `
@@ -253,6 +253,7 @@ WHERE u.order_id = $1 ORDER BY u.id
 type ListOrderCreditUsesRow struct {
 	CreditNoteID int64
 	No           string
+	Kind         string
 	Amount       decimal.Decimal
 	UsedAt       time.Time
 }
@@ -269,6 +270,7 @@ func (q *Queries) ListOrderCreditUses(ctx context.Context, orderID string) ([]Li
 		if err := rows.Scan(
 			&i.CreditNoteID,
 			&i.No,
+			&i.Kind,
 			&i.Amount,
 			&i.UsedAt,
 		); err != nil {

@@ -144,20 +144,24 @@ CREATE TABLE credit_notes (
 );
 CREATE INDEX credit_notes_open_idx ON credit_notes (agent_code, issued_at, id) WHERE remaining > 0;
 
--- Each use of a credit note by an order (抵扣货款).
+-- Each use of a credit note by an order (抵扣货款), and its release when the
+-- order closes unfulfilled (rejected, expired, cancelled): a release is the
+-- use's negative, once per note and order.
 CREATE TABLE credit_note_uses (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     credit_note_id bigint NOT NULL REFERENCES credit_notes (id),
     order_id       text NOT NULL REFERENCES orders (id),
-    amount         numeric(14,2) NOT NULL CHECK (amount > 0),
+    kind           text NOT NULL DEFAULT 'use' CHECK (kind IN ('use', 'release')),
+    amount         numeric(14,2) NOT NULL,
     used_at        timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT credit_note_uses_once_uq UNIQUE (credit_note_id, order_id)
+    CONSTRAINT credit_note_uses_sign_ck CHECK ((kind = 'use' AND amount > 0) OR (kind = 'release' AND amount < 0)),
+    CONSTRAINT credit_note_uses_once_uq UNIQUE (credit_note_id, order_id, kind)
 );
 CREATE INDEX credit_note_uses_order_idx ON credit_note_uses (order_id);
 
--- A use lowers its note's remaining balance in the same transaction; the
--- UPDATE locks the note, so concurrent uses serialise on it, and the CHECK
--- refuses any use that would drive it below zero.
+-- A use lowers its note's remaining balance in the same transaction (a
+-- release raises it); the UPDATE locks the note, so concurrent uses serialise
+-- on it, and the CHECK refuses any use that would drive it below zero.
 -- +goose StatementBegin
 CREATE FUNCTION credit_note_apply_use() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

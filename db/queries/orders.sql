@@ -48,9 +48,19 @@ FROM order_lines l JOIN products p ON p.sku = l.sku
 WHERE l.order_id = $1 ORDER BY l.line_no;
 
 -- name: SetOrderStatus :exec
-UPDATE orders SET status = $2, closed_reason = $3, updated_at = now(),
-    delivered_at = CASE WHEN $2 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
-WHERE id = $1;
+-- Sets the order's status; closing it unfulfilled (rejected, expired,
+-- cancelled) releases the credit notes it used, once.
+WITH o AS (
+    UPDATE orders SET status = sqlc.arg(status), closed_reason = sqlc.arg(closed_reason), updated_at = now(),
+        delivered_at = CASE WHEN sqlc.arg(status) = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
+    WHERE orders.id = sqlc.arg(id)
+    RETURNING orders.id, orders.status
+)
+INSERT INTO credit_note_uses (credit_note_id, order_id, kind, amount)
+SELECT u.credit_note_id, u.order_id, 'release', -u.amount
+FROM credit_note_uses u JOIN o ON o.id = u.order_id
+WHERE u.kind = 'use' AND o.status IN ('rejected', 'expired', 'cancelled')
+ON CONFLICT (credit_note_id, order_id, kind) DO NOTHING;
 
 -- name: MarkOrderApproved :exec
 UPDATE orders SET status = 'approved', reserved = true, approved_at = now(), updated_at = now() WHERE id = $1;

@@ -14,7 +14,7 @@ FOR UPDATE;
 INSERT INTO credit_note_uses (credit_note_id, order_id, amount) VALUES ($1, $2, $3);
 
 -- name: ListOrderCreditUses :many
-SELECT u.credit_note_id, n.no, u.amount, u.used_at
+SELECT u.credit_note_id, n.no, u.kind, u.amount, u.used_at
 FROM credit_note_uses u JOIN credit_notes n ON n.id = u.credit_note_id
 WHERE u.order_id = $1 ORDER BY u.id;
 
