@@ -42,6 +42,7 @@ func Register(r sdkworker.Registry, pool *pgxpool.Pool, opts ...Option) {
 	r.RegisterActivity(&activities.Transfers{Pool: pool})
 	r.RegisterActivity(&activities.Orders{Pool: pool})
 	r.RegisterActivity(&activities.Certifications{Pool: pool})
+	r.RegisterActivity(&activities.Rebates{Pool: pool})
 	r.RegisterActivity(&activities.Campaigns{Pool: pool, WebhookURL: o.campaignWebhook})
 }
 

@@ -60,6 +60,7 @@ func Definitions() []Definition {
 		{Name: "Campaign", Fn: Campaign},
 		{Name: "OrderApproval", Fn: OrderApproval},
 		{Name: "Certification", Fn: Certification},
+		{Name: "Settlement", Fn: Settlement},
 	}
 }
 

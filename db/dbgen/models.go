@@ -365,6 +365,7 @@ type RebateAdjustment struct {
 	Reason       string
 	CreatedBy    int64
 	CreatedAt    time.Time
+	DedupKey     string
 }
 
 type RebateProgram struct {

@@ -12,6 +12,94 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+const agentCampaignExecution = `-- name: AgentCampaignExecution :many
+SELECT t.target_code AS agent_code, count(*) AS targeted,
+       count(*) FILTER (WHERE t.acknowledged_at IS NOT NULL AND EXISTS (
+           SELECT 1 FROM campaign_usage u
+           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code)) AS executed
+FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.target_kind = 'agent' AND t.target_code = ANY($1::text[])
+  AND c.status IN ('published', 'live', 'closed') AND c.starts_at < $2 AND c.ends_at > $3
+GROUP BY t.target_code
+`
+
+type AgentCampaignExecutionParams struct {
+	Agents []string
+	Cutoff time.Time
+	Start  time.Time
+}
+
+type AgentCampaignExecutionRow struct {
+	AgentCode string
+	Targeted  int64
+	Executed  int64
+}
+
+// Campaigns targeting the agents during the period, and those each
+// acknowledged and ordered under.
+func (q *Queries) AgentCampaignExecution(ctx context.Context, arg AgentCampaignExecutionParams) ([]AgentCampaignExecutionRow, error) {
+	rows, err := q.db.Query(ctx, agentCampaignExecution, arg.Agents, arg.Cutoff, arg.Start)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentCampaignExecutionRow{}
+	for rows.Next() {
+		var i AgentCampaignExecutionRow
+		if err := rows.Scan(&i.AgentCode, &i.Targeted, &i.Executed); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentCertificationCoverage = `-- name: AgentCertificationCoverage :many
+SELECT s.agent_code, count(*) AS stores,
+       count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM bas b JOIN certificates c ON c.ba_code = b.code
+           WHERE b.store_code = s.code AND b.active AND c.issued_at < $1 AND c.valid_until > $1)) AS certified
+FROM stores s
+WHERE s.agent_code = ANY($2::text[]) AND s.active
+GROUP BY s.agent_code
+`
+
+type AgentCertificationCoverageParams struct {
+	At     time.Time
+	Agents []string
+}
+
+type AgentCertificationCoverageRow struct {
+	AgentCode string
+	Stores    int64
+	Certified int64
+}
+
+// The agents' active stores, and those with an active BA holding a
+// certificate valid at the cut-off.
+func (q *Queries) AgentCertificationCoverage(ctx context.Context, arg AgentCertificationCoverageParams) ([]AgentCertificationCoverageRow, error) {
+	rows, err := q.db.Query(ctx, agentCertificationCoverage, arg.At, arg.Agents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentCertificationCoverageRow{}
+	for rows.Next() {
+		var i AgentCertificationCoverageRow
+		if err := rows.Scan(&i.AgentCode, &i.Stores, &i.Certified); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const agentCreditBalance = `-- name: AgentCreditBalance :one
 SELECT coalesce(sum(remaining), 0)::numeric AS balance
 FROM credit_notes WHERE agent_code = $1 AND kind = 'credit' AND remaining > 0
@@ -23,6 +111,432 @@ func (q *Queries) AgentCreditBalance(ctx context.Context, agentCode string) (dec
 	var balance decimal.Decimal
 	err := row.Scan(&balance)
 	return balance, err
+}
+
+const agentLineTotals = `-- name: AgentLineTotals :many
+SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+FROM orders o JOIN order_lines l ON l.order_id = o.id
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
+  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
+GROUP BY o.agent_code
+`
+
+type AgentLineTotalsParams struct {
+	Agents []string
+	Start  time.Time
+	Cutoff time.Time
+}
+
+type AgentLineTotalsRow struct {
+	AgentCode string
+	Amount    decimal.Decimal
+}
+
+func (q *Queries) AgentLineTotals(ctx context.Context, arg AgentLineTotalsParams) ([]AgentLineTotalsRow, error) {
+	rows, err := q.db.Query(ctx, agentLineTotals, arg.Agents, arg.Start, arg.Cutoff)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentLineTotalsRow{}
+	for rows.Next() {
+		var i AgentLineTotalsRow
+		if err := rows.Scan(&i.AgentCode, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentNewProductVolumes = `-- name: AgentNewProductVolumes :many
+SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
+  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
+  AND p.launch_date >= $4::date
+GROUP BY o.agent_code
+`
+
+type AgentNewProductVolumesParams struct {
+	Agents       []string
+	Start        time.Time
+	Cutoff       time.Time
+	LaunchedFrom time.Time
+}
+
+type AgentNewProductVolumesRow struct {
+	AgentCode string
+	Amount    decimal.Decimal
+}
+
+// Line amounts (after the grade discount) in SKUs launched on or after a day.
+func (q *Queries) AgentNewProductVolumes(ctx context.Context, arg AgentNewProductVolumesParams) ([]AgentNewProductVolumesRow, error) {
+	rows, err := q.db.Query(ctx, agentNewProductVolumes,
+		arg.Agents,
+		arg.Start,
+		arg.Cutoff,
+		arg.LaunchedFrom,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentNewProductVolumesRow{}
+	for rows.Next() {
+		var i AgentNewProductVolumesRow
+		if err := rows.Scan(&i.AgentCode, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentPaidBefore = `-- name: AgentPaidBefore :many
+SELECT agent_code, program_code, sum(CASE WHEN kind = 'credit' THEN amount ELSE -amount END)::numeric AS paid
+FROM credit_notes
+WHERE period = $1 AND settlement_id <> $2 AND agent_code = ANY($3::text[])
+GROUP BY agent_code, program_code
+`
+
+type AgentPaidBeforeParams struct {
+	Period       string
+	SettlementID string
+	Agents       []string
+}
+
+type AgentPaidBeforeRow struct {
+	AgentCode   string
+	ProgramCode string
+	Paid        decimal.Decimal
+}
+
+// What other settlements of the period paid the agents per program: credit
+// notes less debit notes.
+func (q *Queries) AgentPaidBefore(ctx context.Context, arg AgentPaidBeforeParams) ([]AgentPaidBeforeRow, error) {
+	rows, err := q.db.Query(ctx, agentPaidBefore, arg.Period, arg.SettlementID, arg.Agents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentPaidBeforeRow{}
+	for rows.Next() {
+		var i AgentPaidBeforeRow
+		if err := rows.Scan(&i.AgentCode, &i.ProgramCode, &i.Paid); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentReturns = `-- name: AgentReturns :many
+SELECT o.agent_code, sum(r.amount)::numeric AS returned, count(*) AS returns
+FROM order_returns r JOIN orders o ON o.id = r.order_id
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
+  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
+  AND r.recorded_at < $4
+GROUP BY o.agent_code
+`
+
+type AgentReturnsParams struct {
+	Agents        []string
+	Start         time.Time
+	Cutoff        time.Time
+	ReturnsCutoff time.Time
+}
+
+type AgentReturnsRow struct {
+	AgentCode string
+	Returned  decimal.Decimal
+	Returns   int64
+}
+
+// Returns of those orders recorded by the returns cut-off (grace days).
+func (q *Queries) AgentReturns(ctx context.Context, arg AgentReturnsParams) ([]AgentReturnsRow, error) {
+	rows, err := q.db.Query(ctx, agentReturns,
+		arg.Agents,
+		arg.Start,
+		arg.Cutoff,
+		arg.ReturnsCutoff,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentReturnsRow{}
+	for rows.Next() {
+		var i AgentReturnsRow
+		if err := rows.Scan(&i.AgentCode, &i.Returned, &i.Returns); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentVolumes = `-- name: AgentVolumes :many
+SELECT o.agent_code, sum(o.net_total)::numeric AS delivered, count(*) AS orders
+FROM orders o
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
+  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
+GROUP BY o.agent_code
+`
+
+type AgentVolumesParams struct {
+	Agents []string
+	Start  time.Time
+	Cutoff time.Time
+}
+
+type AgentVolumesRow struct {
+	AgentCode string
+	Delivered decimal.Decimal
+	Orders    int64
+}
+
+// Delivered purchase orders of the agents in the period, by the cut-off.
+func (q *Queries) AgentVolumes(ctx context.Context, arg AgentVolumesParams) ([]AgentVolumesRow, error) {
+	rows, err := q.db.Query(ctx, agentVolumes, arg.Agents, arg.Start, arg.Cutoff)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentVolumesRow{}
+	for rows.Next() {
+		var i AgentVolumesRow
+		if err := rows.Scan(&i.AgentCode, &i.Delivered, &i.Orders); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentsByCode = `-- name: AgentsByCode :many
+SELECT code, grade FROM agents WHERE code = ANY($1::text[]) ORDER BY code
+`
+
+type AgentsByCodeRow struct {
+	Code  string
+	Grade string
+}
+
+func (q *Queries) AgentsByCode(ctx context.Context, agents []string) ([]AgentsByCodeRow, error) {
+	rows, err := q.db.Query(ctx, agentsByCode, agents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentsByCodeRow{}
+	for rows.Next() {
+		var i AgentsByCodeRow
+		if err := rows.Scan(&i.Code, &i.Grade); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const approveSettlement = `-- name: ApproveSettlement :exec
+UPDATE rebate_settlements SET status = 'approved', approved_by = $2, approved_at = now(), updated_at = now()
+WHERE id = $1 AND status IN ('review', 'approved')
+`
+
+type ApproveSettlementParams struct {
+	ID         string
+	ApprovedBy *int64
+}
+
+func (q *Queries) ApproveSettlement(ctx context.Context, arg ApproveSettlementParams) error {
+	_, err := q.db.Exec(ctx, approveSettlement, arg.ID, arg.ApprovedBy)
+	return err
+}
+
+type CopyStatementLinesParams struct {
+	SettlementID string
+	AgentCode    string
+	ProgramCode  string
+	LineNo       int32
+	Rule         string
+	Basis        decimal.Decimal
+	RatePct      decimal.Decimal
+	Amount       decimal.Decimal
+	Note         string
+}
+
+type CopyStatementsParams struct {
+	SettlementID   string
+	AgentCode      string
+	ProgramCode    string
+	ProgramVersion int32
+	Delivered      decimal.Decimal
+	OrdersCounted  int64
+	Returned       decimal.Decimal
+	ReturnsCounted int64
+	Volume         decimal.Decimal
+	Tier           int32
+	Earned         decimal.Decimal
+	Capped         decimal.Decimal
+	Adjusted       decimal.Decimal
+	Total          decimal.Decimal
+	PaidBefore     decimal.Decimal
+	Credit         decimal.Decimal
+	Debit          decimal.Decimal
+	Note           string
+}
+
+const countProgramAgents = `-- name: CountProgramAgents :one
+SELECT count(*) FROM agents
+WHERE code = ANY($1::text[]) OR grade = ANY($2::text[])
+`
+
+type CountProgramAgentsParams struct {
+	Agents []string
+	Grades []string
+}
+
+func (q *Queries) CountProgramAgents(ctx context.Context, arg CountProgramAgentsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countProgramAgents, arg.Agents, arg.Grades)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const countSettlements = `-- name: CountSettlements :one
+SELECT count(*) FILTER (WHERE kind = $1) AS of_kind,
+       count(*) FILTER (WHERE kind = 'final' AND status = 'published') AS final_published,
+       count(*) FILTER (WHERE kind = 'final') AS finals
+FROM rebate_settlements WHERE period = $2
+`
+
+type CountSettlementsParams struct {
+	Kind   string
+	Period string
+}
+
+type CountSettlementsRow struct {
+	OfKind         int64
+	FinalPublished int64
+	Finals         int64
+}
+
+// How many settlements of a kind the period has (and whether one is
+// published), for the next interim's or correction's key.
+func (q *Queries) CountSettlements(ctx context.Context, arg CountSettlementsParams) (CountSettlementsRow, error) {
+	row := q.db.QueryRow(ctx, countSettlements, arg.Kind, arg.Period)
+	var i CountSettlementsRow
+	err := row.Scan(&i.OfKind, &i.FinalPublished, &i.Finals)
+	return i, err
+}
+
+const deleteStatements = `-- name: DeleteStatements :exec
+DELETE FROM rebate_statements WHERE settlement_id = $1 AND agent_code = ANY($2::text[])
+`
+
+type DeleteStatementsParams struct {
+	SettlementID string
+	Agents       []string
+}
+
+func (q *Queries) DeleteStatements(ctx context.Context, arg DeleteStatementsParams) error {
+	_, err := q.db.Exec(ctx, deleteStatements, arg.SettlementID, arg.Agents)
+	return err
+}
+
+const effectiveRebatePrograms = `-- name: EffectiveRebatePrograms :many
+SELECT DISTINCT ON (code) code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by, created_at FROM rebate_programs
+WHERE effective_from <= $1::date AND (effective_to IS NULL OR effective_to > $1::date)
+ORDER BY code, version DESC
+`
+
+// The latest version of every program in effect on a day.
+func (q *Queries) EffectiveRebatePrograms(ctx context.Context, onDay time.Time) ([]RebateProgram, error) {
+	rows, err := q.db.Query(ctx, effectiveRebatePrograms, onDay)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RebateProgram{}
+	for rows.Next() {
+		var i RebateProgram
+		if err := rows.Scan(
+			&i.Code,
+			&i.Version,
+			&i.Name,
+			&i.Grade,
+			&i.AgentCode,
+			&i.Rules,
+			&i.EffectiveFrom,
+			&i.EffectiveTo,
+			&i.CreatedBy,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const getAgentStatement = `-- name: GetAgentStatement :one
+SELECT settlement_id, agent_code, program_code, program_version, delivered, orders_counted, returned, returns_counted, volume, tier, earned, capped, adjusted, total, paid_before, credit, debit, note, computed_at FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 AND program_code = $3
+`
+
+type GetAgentStatementParams struct {
+	SettlementID string
+	AgentCode    string
+	ProgramCode  string
+}
+
+func (q *Queries) GetAgentStatement(ctx context.Context, arg GetAgentStatementParams) (RebateStatement, error) {
+	row := q.db.QueryRow(ctx, getAgentStatement, arg.SettlementID, arg.AgentCode, arg.ProgramCode)
+	var i RebateStatement
+	err := row.Scan(
+		&i.SettlementID,
+		&i.AgentCode,
+		&i.ProgramCode,
+		&i.ProgramVersion,
+		&i.Delivered,
+		&i.OrdersCounted,
+		&i.Returned,
+		&i.ReturnsCounted,
+		&i.Volume,
+		&i.Tier,
+		&i.Earned,
+		&i.Capped,
+		&i.Adjusted,
+		&i.Total,
+		&i.PaidBefore,
+		&i.Credit,
+		&i.Debit,
+		&i.Note,
+		&i.ComputedAt,
+	)
+	return i, err
 }
 
 const getSettlement = `-- name: GetSettlement :one
@@ -52,6 +566,123 @@ func (q *Queries) GetSettlement(ctx context.Context, id string) (RebateSettlemen
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const getStatementLines = `-- name: GetStatementLines :many
+SELECT settlement_id, agent_code, program_code, line_no, rule, basis, rate_pct, amount, note FROM rebate_statement_lines WHERE settlement_id = $1 AND agent_code = $2 ORDER BY program_code, line_no
+`
+
+type GetStatementLinesParams struct {
+	SettlementID string
+	AgentCode    string
+}
+
+func (q *Queries) GetStatementLines(ctx context.Context, arg GetStatementLinesParams) ([]RebateStatementLine, error) {
+	rows, err := q.db.Query(ctx, getStatementLines, arg.SettlementID, arg.AgentCode)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RebateStatementLine{}
+	for rows.Next() {
+		var i RebateStatementLine
+		if err := rows.Scan(
+			&i.SettlementID,
+			&i.AgentCode,
+			&i.ProgramCode,
+			&i.LineNo,
+			&i.Rule,
+			&i.Basis,
+			&i.RatePct,
+			&i.Amount,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const getStatements = `-- name: GetStatements :many
+SELECT settlement_id, agent_code, program_code, program_version, delivered, orders_counted, returned, returns_counted, volume, tier, earned, capped, adjusted, total, paid_before, credit, debit, note, computed_at FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 ORDER BY program_code
+`
+
+type GetStatementsParams struct {
+	SettlementID string
+	AgentCode    string
+}
+
+func (q *Queries) GetStatements(ctx context.Context, arg GetStatementsParams) ([]RebateStatement, error) {
+	rows, err := q.db.Query(ctx, getStatements, arg.SettlementID, arg.AgentCode)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RebateStatement{}
+	for rows.Next() {
+		var i RebateStatement
+		if err := rows.Scan(
+			&i.SettlementID,
+			&i.AgentCode,
+			&i.ProgramCode,
+			&i.ProgramVersion,
+			&i.Delivered,
+			&i.OrdersCounted,
+			&i.Returned,
+			&i.ReturnsCounted,
+			&i.Volume,
+			&i.Tier,
+			&i.Earned,
+			&i.Capped,
+			&i.Adjusted,
+			&i.Total,
+			&i.PaidBefore,
+			&i.Credit,
+			&i.Debit,
+			&i.Note,
+			&i.ComputedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertAdjustment = `-- name: InsertAdjustment :exec
+INSERT INTO rebate_adjustments (settlement_id, agent_code, program_code, amount, reason, created_by, dedup_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (settlement_id, dedup_key) DO NOTHING
+`
+
+type InsertAdjustmentParams struct {
+	SettlementID string
+	AgentCode    string
+	ProgramCode  string
+	Amount       decimal.Decimal
+	Reason       string
+	CreatedBy    int64
+	DedupKey     string
+}
+
+func (q *Queries) InsertAdjustment(ctx context.Context, arg InsertAdjustmentParams) error {
+	_, err := q.db.Exec(ctx, insertAdjustment,
+		arg.SettlementID,
+		arg.AgentCode,
+		arg.ProgramCode,
+		arg.Amount,
+		arg.Reason,
+		arg.CreatedBy,
+		arg.DedupKey,
+	)
+	return err
 }
 
 const insertCreditNote = `-- name: InsertCreditNote :one
@@ -316,4 +947,264 @@ func (q *Queries) LockOpenCreditNotes(ctx context.Context, agentCode string) ([]
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockSettlement = `-- name: LockSettlement :one
+SELECT id, period, kind, status, cutoff, returns_cutoff, started_by, approved_by, agents_total, agents_done, posted, total_credit, total_debit, started_at, approved_at, published_at, updated_at FROM rebate_settlements WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockSettlement(ctx context.Context, id string) (RebateSettlement, error) {
+	row := q.db.QueryRow(ctx, lockSettlement, id)
+	var i RebateSettlement
+	err := row.Scan(
+		&i.ID,
+		&i.Period,
+		&i.Kind,
+		&i.Status,
+		&i.Cutoff,
+		&i.ReturnsCutoff,
+		&i.StartedBy,
+		&i.ApprovedBy,
+		&i.AgentsTotal,
+		&i.AgentsDone,
+		&i.Posted,
+		&i.TotalCredit,
+		&i.TotalDebit,
+		&i.StartedAt,
+		&i.ApprovedAt,
+		&i.PublishedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const postCreditNotes = `-- name: PostCreditNotes :execrows
+INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
+SELECT CASE WHEN s.credit > 0 THEN 'CN-' ELSE 'DN-' END || s.settlement_id || '-' || s.agent_code || '-' || s.program_code,
+       s.settlement_id, st.period, s.agent_code, s.program_code,
+       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), s.credit
+FROM rebate_statements s JOIN rebate_settlements st ON st.id = s.settlement_id
+WHERE s.settlement_id = $1 AND s.agent_code = ANY($2::text[])
+  AND (s.credit > 0 OR s.debit > 0)
+ON CONFLICT (settlement_id, agent_code, program_code) DO NOTHING
+`
+
+type PostCreditNotesParams struct {
+	SettlementID string
+	Agents       []string
+}
+
+// Posts the credit (or debit) note of every statement of the agents that has
+// one; a note already posted is left as is (exactly once).
+func (q *Queries) PostCreditNotes(ctx context.Context, arg PostCreditNotesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, postCreditNotes, arg.SettlementID, arg.Agents)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const programAgentsAfter = `-- name: ProgramAgentsAfter :many
+SELECT code, grade FROM agents
+WHERE code > $1 AND (code = ANY($2::text[]) OR grade = ANY($3::text[]))
+ORDER BY code LIMIT $4
+`
+
+type ProgramAgentsAfterParams struct {
+	After  string
+	Agents []string
+	Grades []string
+	Lim    int32
+}
+
+type ProgramAgentsAfterRow struct {
+	Code  string
+	Grade string
+}
+
+// The next batch of agents some program applies to, in code order.
+func (q *Queries) ProgramAgentsAfter(ctx context.Context, arg ProgramAgentsAfterParams) ([]ProgramAgentsAfterRow, error) {
+	rows, err := q.db.Query(ctx, programAgentsAfter,
+		arg.After,
+		arg.Agents,
+		arg.Grades,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ProgramAgentsAfterRow{}
+	for rows.Next() {
+		var i ProgramAgentsAfterRow
+		if err := rows.Scan(&i.Code, &i.Grade); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const publishSettlement = `-- name: PublishSettlement :one
+UPDATE rebate_settlements st SET status = 'published', published_at = coalesce(published_at, now()), updated_at = now(),
+    total_credit = (SELECT coalesce(sum(amount), 0) FROM credit_notes n WHERE n.settlement_id = st.id AND n.kind = 'credit'),
+    total_debit = (SELECT coalesce(sum(amount), 0) FROM credit_notes n WHERE n.settlement_id = st.id AND n.kind = 'debit')
+WHERE st.id = $1
+RETURNING id, period, kind, status, cutoff, returns_cutoff, started_by, approved_by, agents_total, agents_done, posted, total_credit, total_debit, started_at, approved_at, published_at, updated_at
+`
+
+func (q *Queries) PublishSettlement(ctx context.Context, id string) (RebateSettlement, error) {
+	row := q.db.QueryRow(ctx, publishSettlement, id)
+	var i RebateSettlement
+	err := row.Scan(
+		&i.ID,
+		&i.Period,
+		&i.Kind,
+		&i.Status,
+		&i.Cutoff,
+		&i.ReturnsCutoff,
+		&i.StartedBy,
+		&i.ApprovedBy,
+		&i.AgentsTotal,
+		&i.AgentsDone,
+		&i.Posted,
+		&i.TotalCredit,
+		&i.TotalDebit,
+		&i.StartedAt,
+		&i.ApprovedAt,
+		&i.PublishedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const setSettlementStatus = `-- name: SetSettlementStatus :exec
+UPDATE rebate_settlements SET status = $2, updated_at = now() WHERE id = $1
+`
+
+type SetSettlementStatusParams struct {
+	ID     string
+	Status string
+}
+
+func (q *Queries) SetSettlementStatus(ctx context.Context, arg SetSettlementStatusParams) error {
+	_, err := q.db.Exec(ctx, setSettlementStatus, arg.ID, arg.Status)
+	return err
+}
+
+const settlementAdjustments = `-- name: SettlementAdjustments :many
+SELECT a.agent_code, a.program_code, a.amount, a.reason, u.name AS by_name
+FROM rebate_adjustments a JOIN users u ON u.id = a.created_by
+WHERE a.settlement_id = $1 AND a.agent_code = ANY($2::text[])
+ORDER BY a.id
+`
+
+type SettlementAdjustmentsParams struct {
+	SettlementID string
+	Agents       []string
+}
+
+type SettlementAdjustmentsRow struct {
+	AgentCode   string
+	ProgramCode string
+	Amount      decimal.Decimal
+	Reason      string
+	ByName      string
+}
+
+func (q *Queries) SettlementAdjustments(ctx context.Context, arg SettlementAdjustmentsParams) ([]SettlementAdjustmentsRow, error) {
+	rows, err := q.db.Query(ctx, settlementAdjustments, arg.SettlementID, arg.Agents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SettlementAdjustmentsRow{}
+	for rows.Next() {
+		var i SettlementAdjustmentsRow
+		if err := rows.Scan(
+			&i.AgentCode,
+			&i.ProgramCode,
+			&i.Amount,
+			&i.Reason,
+			&i.ByName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const startComputing = `-- name: StartComputing :exec
+UPDATE rebate_settlements SET status = 'computing', agents_total = $2, updated_at = now() WHERE id = $1
+`
+
+type StartComputingParams struct {
+	ID          string
+	AgentsTotal int32
+}
+
+func (q *Queries) StartComputing(ctx context.Context, arg StartComputingParams) error {
+	_, err := q.db.Exec(ctx, startComputing, arg.ID, arg.AgentsTotal)
+	return err
+}
+
+const statementAgentsAfter = `-- name: StatementAgentsAfter :many
+SELECT DISTINCT agent_code FROM rebate_statements
+WHERE settlement_id = $1 AND agent_code > $2
+ORDER BY agent_code LIMIT $3
+`
+
+type StatementAgentsAfterParams struct {
+	SettlementID string
+	After        string
+	Lim          int32
+}
+
+func (q *Queries) StatementAgentsAfter(ctx context.Context, arg StatementAgentsAfterParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, statementAgentsAfter, arg.SettlementID, arg.After, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var agent_code string
+		if err := rows.Scan(&agent_code); err != nil {
+			return nil, err
+		}
+		items = append(items, agent_code)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const updateSettlementProgress = `-- name: UpdateSettlementProgress :one
+UPDATE rebate_settlements st SET
+    agents_done = (SELECT count(DISTINCT agent_code) FROM rebate_statements s WHERE s.settlement_id = st.id),
+    posted = (SELECT count(*) FROM credit_notes n WHERE n.settlement_id = st.id),
+    updated_at = now()
+WHERE st.id = $1
+RETURNING agents_done, posted
+`
+
+type UpdateSettlementProgressRow struct {
+	AgentsDone int32
+	Posted     int32
+}
+
+// Progress from what is stored: agents with a statement, notes posted.
+func (q *Queries) UpdateSettlementProgress(ctx context.Context, id string) (UpdateSettlementProgressRow, error) {
+	row := q.db.QueryRow(ctx, updateSettlementProgress, id)
+	var i UpdateSettlementProgressRow
+	err := row.Scan(&i.AgentsDone, &i.Posted)
+	return i, err
 }

@@ -103,7 +103,7 @@ CREATE TABLE rebate_statement_lines (
     line_no       integer NOT NULL CHECK (line_no >= 1),
     rule          text NOT NULL CHECK (rule IN ('volume_tier', 'new_product', 'campaign', 'certification', 'data', 'cap', 'adjustment')),
     basis         numeric(16,2) NOT NULL,
-    rate_pct      numeric(9,4) NOT NULL,
+    rate_pct      numeric NOT NULL,
     amount        numeric(16,2) NOT NULL,
     note          text NOT NULL,
     PRIMARY KEY (settlement_id, agent_code, program_code, line_no),
@@ -120,7 +120,10 @@ CREATE TABLE rebate_adjustments (
     amount        numeric(14,2) NOT NULL CHECK (amount <> 0),
     reason        text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
     created_by    bigint NOT NULL REFERENCES users (id),
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- The request's key (the Temporal update ID): a retry adds it once.
+    dedup_key     text NOT NULL,
+    CONSTRAINT rebate_adjustments_dedup_uq UNIQUE (settlement_id, dedup_key)
 );
 CREATE INDEX rebate_adjustments_idx ON rebate_adjustments (settlement_id, agent_code, program_code);
 

@@ -43,3 +43,172 @@ SELECT * FROM rebate_settlements WHERE id = $1;
 INSERT INTO rebate_programs (code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING *;
+
+-- name: LockSettlement :one
+SELECT * FROM rebate_settlements WHERE id = $1 FOR UPDATE;
+
+-- name: CountSettlements :one
+-- How many settlements of a kind the period has (and whether one is
+-- published), for the next interim's or correction's key.
+SELECT count(*) FILTER (WHERE kind = sqlc.arg(kind)) AS of_kind,
+       count(*) FILTER (WHERE kind = 'final' AND status = 'published') AS final_published,
+       count(*) FILTER (WHERE kind = 'final') AS finals
+FROM rebate_settlements WHERE period = sqlc.arg(period);
+
+-- name: SetSettlementStatus :exec
+UPDATE rebate_settlements SET status = $2, updated_at = now() WHERE id = $1;
+
+-- name: StartComputing :exec
+UPDATE rebate_settlements SET status = 'computing', agents_total = $2, updated_at = now() WHERE id = $1;
+
+-- name: UpdateSettlementProgress :one
+-- Progress from what is stored: agents with a statement, notes posted.
+UPDATE rebate_settlements st SET
+    agents_done = (SELECT count(DISTINCT agent_code) FROM rebate_statements s WHERE s.settlement_id = st.id),
+    posted = (SELECT count(*) FROM credit_notes n WHERE n.settlement_id = st.id),
+    updated_at = now()
+WHERE st.id = $1
+RETURNING agents_done, posted;
+
+-- name: ApproveSettlement :exec
+UPDATE rebate_settlements SET status = 'approved', approved_by = $2, approved_at = now(), updated_at = now()
+WHERE id = $1 AND status IN ('review', 'approved');
+
+-- name: PublishSettlement :one
+UPDATE rebate_settlements st SET status = 'published', published_at = coalesce(published_at, now()), updated_at = now(),
+    total_credit = (SELECT coalesce(sum(amount), 0) FROM credit_notes n WHERE n.settlement_id = st.id AND n.kind = 'credit'),
+    total_debit = (SELECT coalesce(sum(amount), 0) FROM credit_notes n WHERE n.settlement_id = st.id AND n.kind = 'debit')
+WHERE st.id = $1
+RETURNING *;
+
+-- name: EffectiveRebatePrograms :many
+-- The latest version of every program in effect on a day.
+SELECT DISTINCT ON (code) * FROM rebate_programs
+WHERE effective_from <= sqlc.arg(on_day)::date AND (effective_to IS NULL OR effective_to > sqlc.arg(on_day)::date)
+ORDER BY code, version DESC;
+
+-- name: CountProgramAgents :one
+SELECT count(*) FROM agents
+WHERE code = ANY(sqlc.arg(agents)::text[]) OR grade = ANY(sqlc.arg(grades)::text[]);
+
+-- name: ProgramAgentsAfter :many
+-- The next batch of agents some program applies to, in code order.
+SELECT code, grade FROM agents
+WHERE code > sqlc.arg(after) AND (code = ANY(sqlc.arg(agents)::text[]) OR grade = ANY(sqlc.arg(grades)::text[]))
+ORDER BY code LIMIT sqlc.arg(lim);
+
+-- name: AgentsByCode :many
+SELECT code, grade FROM agents WHERE code = ANY(sqlc.arg(agents)::text[]) ORDER BY code;
+
+-- name: AgentVolumes :many
+-- Delivered purchase orders of the agents in the period, by the cut-off.
+SELECT o.agent_code, sum(o.net_total)::numeric AS delivered, count(*) AS orders
+FROM orders o
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
+  AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
+GROUP BY o.agent_code;
+
+-- name: AgentReturns :many
+-- Returns of those orders recorded by the returns cut-off (grace days).
+SELECT o.agent_code, sum(r.amount)::numeric AS returned, count(*) AS returns
+FROM order_returns r JOIN orders o ON o.id = r.order_id
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
+  AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
+  AND r.recorded_at < sqlc.arg(returns_cutoff)
+GROUP BY o.agent_code;
+
+-- name: AgentNewProductVolumes :many
+-- Line amounts (after the grade discount) in SKUs launched on or after a day.
+SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
+  AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
+  AND p.launch_date >= sqlc.arg(launched_from)::date
+GROUP BY o.agent_code;
+
+-- name: AgentLineTotals :many
+SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+FROM orders o JOIN order_lines l ON l.order_id = o.id
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
+  AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
+GROUP BY o.agent_code;
+
+-- name: AgentCampaignExecution :many
+-- Campaigns targeting the agents during the period, and those each
+-- acknowledged and ordered under.
+SELECT t.target_code AS agent_code, count(*) AS targeted,
+       count(*) FILTER (WHERE t.acknowledged_at IS NOT NULL AND EXISTS (
+           SELECT 1 FROM campaign_usage u
+           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code)) AS executed
+FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.target_kind = 'agent' AND t.target_code = ANY(sqlc.arg(agents)::text[])
+  AND c.status IN ('published', 'live', 'closed') AND c.starts_at < sqlc.arg(cutoff) AND c.ends_at > sqlc.arg(start)
+GROUP BY t.target_code;
+
+-- name: AgentCertificationCoverage :many
+-- The agents' active stores, and those with an active BA holding a
+-- certificate valid at the cut-off.
+SELECT s.agent_code, count(*) AS stores,
+       count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM bas b JOIN certificates c ON c.ba_code = b.code
+           WHERE b.store_code = s.code AND b.active AND c.issued_at < sqlc.arg(at) AND c.valid_until > sqlc.arg(at))) AS certified
+FROM stores s
+WHERE s.agent_code = ANY(sqlc.arg(agents)::text[]) AND s.active
+GROUP BY s.agent_code;
+
+-- name: AgentPaidBefore :many
+-- What other settlements of the period paid the agents per program: credit
+-- notes less debit notes.
+SELECT agent_code, program_code, sum(CASE WHEN kind = 'credit' THEN amount ELSE -amount END)::numeric AS paid
+FROM credit_notes
+WHERE period = sqlc.arg(period) AND settlement_id <> sqlc.arg(settlement_id) AND agent_code = ANY(sqlc.arg(agents)::text[])
+GROUP BY agent_code, program_code;
+
+-- name: SettlementAdjustments :many
+SELECT a.agent_code, a.program_code, a.amount, a.reason, u.name AS by_name
+FROM rebate_adjustments a JOIN users u ON u.id = a.created_by
+WHERE a.settlement_id = sqlc.arg(settlement_id) AND a.agent_code = ANY(sqlc.arg(agents)::text[])
+ORDER BY a.id;
+
+-- name: InsertAdjustment :exec
+INSERT INTO rebate_adjustments (settlement_id, agent_code, program_code, amount, reason, created_by, dedup_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (settlement_id, dedup_key) DO NOTHING;
+
+-- name: DeleteStatements :exec
+DELETE FROM rebate_statements WHERE settlement_id = sqlc.arg(settlement_id) AND agent_code = ANY(sqlc.arg(agents)::text[]);
+
+-- name: CopyStatements :copyfrom
+INSERT INTO rebate_statements (settlement_id, agent_code, program_code, program_version, delivered, orders_counted,
+    returned, returns_counted, volume, tier, earned, capped, adjusted, total, paid_before, credit, debit, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- name: CopyStatementLines :copyfrom
+INSERT INTO rebate_statement_lines (settlement_id, agent_code, program_code, line_no, rule, basis, rate_pct, amount, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: StatementAgentsAfter :many
+SELECT DISTINCT agent_code FROM rebate_statements
+WHERE settlement_id = sqlc.arg(settlement_id) AND agent_code > sqlc.arg(after)
+ORDER BY agent_code LIMIT sqlc.arg(lim);
+
+-- name: PostCreditNotes :execrows
+-- Posts the credit (or debit) note of every statement of the agents that has
+-- one; a note already posted is left as is (exactly once).
+INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
+SELECT CASE WHEN s.credit > 0 THEN 'CN-' ELSE 'DN-' END || s.settlement_id || '-' || s.agent_code || '-' || s.program_code,
+       s.settlement_id, st.period, s.agent_code, s.program_code,
+       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), s.credit
+FROM rebate_statements s JOIN rebate_settlements st ON st.id = s.settlement_id
+WHERE s.settlement_id = sqlc.arg(settlement_id) AND s.agent_code = ANY(sqlc.arg(agents)::text[])
+  AND (s.credit > 0 OR s.debit > 0)
+ON CONFLICT (settlement_id, agent_code, program_code) DO NOTHING;
+
+-- name: GetStatements :many
+SELECT * FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 ORDER BY program_code;
+
+-- name: GetStatementLines :many
+SELECT * FROM rebate_statement_lines WHERE settlement_id = $1 AND agent_code = $2 ORDER BY program_code, line_no;
+
+-- name: GetAgentStatement :one
+SELECT * FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 AND program_code = $3;

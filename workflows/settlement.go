@@ -1,0 +1,257 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/alliance/backoffice/activities"
+)
+
+// EntitySettlement is the BoEntity value of rebate settlement workflows.
+const EntitySettlement = "settlement"
+
+// Update and query names of the settlement workflow.
+const (
+	SettlementAdjustUpdate  = "adjust"
+	SettlementApproveUpdate = "approve"
+	SettlementStatusQuery   = "status"
+)
+
+// DefaultSettlementBatch is how many agents one compute or post activity
+// covers.
+const DefaultSettlementBatch = 500
+
+// SettlementID is the workflow ID of the settlement with key key (the period
+// for a final, e.g. "rebate:2026-Q3"): one workflow per settlement, ever.
+func SettlementID(key string) string { return workflowID("rebate", key) }
+
+// SettlementInput starts a Settlement workflow.
+type SettlementInput struct {
+	activities.SettlementSpec
+	// BatchSize is how many agents one activity computes or posts
+	// (DefaultSettlementBatch when zero).
+	BatchSize int `json:"batch_size,omitempty"`
+}
+
+// SettlementAdjustment is an adjustment line finance adds in review.
+type SettlementAdjustment struct {
+	Actor   Actor           `json:"actor"`
+	Agent   string          `json:"agent"`
+	Program string          `json:"program"`
+	Amount  decimal.Decimal `json:"amount"`
+	Reason  string          `json:"reason"`
+}
+
+// SettlementApproval approves the settlement for posting.
+type SettlementApproval struct {
+	Actor Actor `json:"actor"`
+}
+
+// SettlementState is what the status query returns and updates answer with.
+type SettlementState struct {
+	ID          string                       `json:"id"`
+	Period      string                       `json:"period"`
+	Kind        string                       `json:"kind"`
+	Status      string                       `json:"status"`
+	StartedBy   int64                        `json:"started_by,omitempty"`
+	ApprovedBy  int64                        `json:"approved_by,omitempty"`
+	AgentsTotal int                          `json:"agents_total"`
+	AgentsDone  int                          `json:"agents_done"`
+	Posted      int                          `json:"posted"`
+	Adjustments int                          `json:"adjustments"`
+	Totals      *activities.SettlementTotals `json:"totals,omitempty"`
+	// Statement is the adjusted statement, in an adjust update's answer.
+	Statement *activities.StatementTotals `json:"statement,omitempty"`
+}
+
+type settlementWF struct {
+	st        SettlementState
+	adjusting int // adjustment updates in flight
+	approving bool
+}
+
+func (w *settlementWF) validateAdjustment(a SettlementAdjustment) error {
+	if a.Actor.Role != "finance" {
+		return appErr(ErrTypeForbidden, "only finance adjusts a settlement")
+	}
+	if w.st.Status != activities.SettlementReview || w.approving {
+		return appErr(ErrTypeConflict, "the settlement is %s: adjustments are taken in review", w.st.Status)
+	}
+	if a.Agent == "" || a.Program == "" || a.Amount.IsZero() || !a.Amount.Equal(a.Amount.Round(2)) || a.Reason == "" || len(a.Reason) > 500 {
+		return appErr(ErrTypeInvalid, "an adjustment needs an agent, a program, a non-zero amount to the fen and a reason (up to 500 characters)")
+	}
+	return nil
+}
+
+func (w *settlementWF) validateApproval(a SettlementApproval) error {
+	if a.Actor.Role != "finance" {
+		return appErr(ErrTypeForbidden, "only finance approves a settlement")
+	}
+	if w.st.Status != activities.SettlementReview || w.approving {
+		return appErr(ErrTypeConflict, "the settlement is %s: no approval is awaited", w.st.Status)
+	}
+	if a.Actor.UserID == w.st.StartedBy {
+		return appErr(ErrTypeForbidden, "the settlement needs approval by a finance user other than the one who started it")
+	}
+	if w.adjusting > 0 {
+		return appErr(ErrTypeConflict, "an adjustment is being applied: approve once it is done")
+	}
+	return nil
+}
+
+// passOn turns an activity's refusal into the update's rejection of the same
+// type, so the API maps it to its status.
+func passOn(err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && (ae.Type() == ErrTypeConflict || ae.Type() == ErrTypeInvalid) {
+		return appErr(ae.Type(), "%s", ae.Message())
+	}
+	return err
+}
+
+// Settlement settles a period's rebates: freeze (record it, fix the
+// cut-offs), compute every agent's statement in batches (SQL sums per batch,
+// the pure calculation per agent), review — finance may add adjustment lines
+// (the "adjust" update) — until a finance user other than the one who started
+// it approves (the "approve" update), post one credit (or debit) note per
+// agent and program in batches, exactly once, and publish. Progress is kept
+// in the settlement's row and answered by the "status" query.
+func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, error) {
+	w := &settlementWF{st: SettlementState{ID: in.ID, Period: in.Period, Kind: in.Kind, Status: activities.SettlementStarted, StartedBy: in.StartedBy}}
+	if err := workflow.SetQueryHandler(ctx, SettlementStatusQuery, func() (SettlementState, error) { return w.st, nil }); err != nil {
+		return w.st, err
+	}
+	batch := in.BatchSize
+	if batch <= 0 {
+		batch = DefaultSettlementBatch
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
+	var a *activities.Rebates
+
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SettlementAdjustUpdate,
+		func(ctx workflow.Context, adj SettlementAdjustment) (SettlementState, error) {
+			w.adjusting++
+			defer func() { w.adjusting-- }()
+			actx := workflow.WithActivityOptions(ctx, opts)
+			var res activities.StatementTotals
+			err := workflow.ExecuteActivity(actx, a.AddAdjustment, activities.AdjustmentInput{
+				ID: in.ID, Agent: adj.Agent, Program: adj.Program, Amount: adj.Amount, Reason: adj.Reason,
+				UserID: adj.Actor.UserID, Key: workflow.GetCurrentUpdateInfo(ctx).ID,
+			}).Get(actx, &res)
+			if err != nil {
+				return w.st, passOn(err)
+			}
+			w.st.Adjustments++
+			out := w.st
+			out.Statement = &res
+			return out, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, adj SettlementAdjustment) error { return w.validateAdjustment(adj) }}); err != nil {
+		return w.st, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SettlementApproveUpdate,
+		func(ctx workflow.Context, ap SettlementApproval) (SettlementState, error) {
+			w.approving = true
+			defer func() { w.approving = false }()
+			actx := workflow.WithActivityOptions(ctx, opts)
+			if err := workflow.ExecuteActivity(actx, a.Approve, activities.ApproveInput{ID: in.ID, UserID: ap.Actor.UserID}).Get(actx, nil); err != nil {
+				return w.st, passOn(err)
+			}
+			w.st.ApprovedBy = ap.Actor.UserID
+			w.st.Status = activities.SettlementApproved
+			return w.st, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, ap SettlementApproval) error { return w.validateApproval(ap) }}); err != nil {
+		return w.st, err
+	}
+
+	status := func(s string) error {
+		w.st.Status = s
+		if err := workflow.ExecuteActivity(actx, a.SetSettlementStatus, activities.SettlementStatusInput{ID: in.ID, Status: s}).Get(actx, nil); err != nil {
+			return err
+		}
+		return setStatus(ctx, s)
+	}
+
+	var fr activities.FreezeResult
+	if err := workflow.ExecuteActivity(actx, a.Freeze, in.SettlementSpec).Get(actx, &fr); err != nil {
+		return w.fail(ctx, actx, err)
+	}
+	w.st.AgentsTotal = fr.Agents
+	w.st.Status = activities.SettlementComputing
+	if err := setStatus(ctx, w.st.Status); err != nil {
+		return w.st, err
+	}
+	for after := ""; ; {
+		var r activities.BatchResult
+		if err := workflow.ExecuteActivity(actx, a.ComputeBatch, activities.BatchInput{ID: in.ID, After: after, Limit: batch}).Get(actx, &r); err != nil {
+			return w.fail(ctx, actx, err)
+		}
+		if r.Last == "" {
+			break
+		}
+		after, w.st.AgentsDone = r.Last, r.Done
+	}
+	if err := status(activities.SettlementReview); err != nil {
+		return w.st, err
+	}
+	if err := workflow.Await(ctx, func() bool { return w.st.Status == activities.SettlementApproved && w.adjusting == 0 }); err != nil {
+		return w.st, err
+	}
+	if err := setStatus(ctx, w.st.Status); err != nil {
+		return w.st, err
+	}
+	if err := status(activities.SettlementPosting); err != nil {
+		return w.st, err
+	}
+	for after := ""; ; {
+		var r activities.BatchResult
+		if err := workflow.ExecuteActivity(actx, a.PostBatch, activities.BatchInput{ID: in.ID, After: after, Limit: batch}).Get(actx, &r); err != nil {
+			return w.st, err
+		}
+		if r.Last == "" {
+			break
+		}
+		after, w.st.Posted = r.Last, r.Posted
+	}
+	var totals activities.SettlementTotals
+	if err := workflow.ExecuteActivity(actx, a.Publish, in.ID).Get(actx, &totals); err != nil {
+		return w.st, err
+	}
+	w.st.Totals, w.st.Posted = &totals, totals.Notes
+	w.st.Status = activities.SettlementPublished
+	if err := setStatus(ctx, w.st.Status); err != nil {
+		return w.st, err
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return w.st, err
+	}
+	return w.st, nil
+}
+
+// fail records a settlement refused for good (a bad program, a correction
+// without a final) as failed and ends the workflow with the refusal; other
+// errors end it as they are.
+func (w *settlementWF) fail(ctx, actx workflow.Context, err error) (SettlementState, error) {
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || !ae.NonRetryable() {
+		return w.st, err
+	}
+	var a *activities.Rebates
+	w.st.Status = activities.SettlementFailed
+	if serr := workflow.ExecuteActivity(actx, a.SetSettlementStatus, activities.SettlementStatusInput{ID: w.st.ID, Status: w.st.Status}).Get(actx, nil); serr != nil {
+		return w.st, serr
+	}
+	if serr := setStatus(ctx, w.st.Status); serr != nil {
+		return w.st, serr
+	}
+	return w.st, err
+}
