@@ -134,6 +134,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s.orderRoutes(v1)
 	s.campaignRoutes(v1)
 	s.certificationRoutes(v1)
+	s.rebateRoutes(v1)
 	return e, nil
 }
 

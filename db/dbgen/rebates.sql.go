@@ -748,13 +748,13 @@ func (q *Queries) InsertCreditNoteUse(ctx context.Context, arg InsertCreditNoteU
 
 const insertRebateProgram = `-- name: InsertRebateProgram :one
 INSERT INTO rebate_programs (code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM rebate_programs p WHERE p.code = $1),
+        $2, $3, $4, $5, $6, $7, $8)
 RETURNING code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by, created_at
 `
 
 type InsertRebateProgramParams struct {
 	Code          string
-	Version       int32
 	Name          string
 	Grade         *string
 	AgentCode     *string
@@ -764,10 +764,10 @@ type InsertRebateProgramParams struct {
 	CreatedBy     *int64
 }
 
+// A new version of the program (1 for a new code).
 func (q *Queries) InsertRebateProgram(ctx context.Context, arg InsertRebateProgramParams) (RebateProgram, error) {
 	row := q.db.QueryRow(ctx, insertRebateProgram,
 		arg.Code,
-		arg.Version,
 		arg.Name,
 		arg.Grade,
 		arg.AgentCode,
@@ -904,6 +904,41 @@ func (q *Queries) ListOrderCreditUses(ctx context.Context, orderID string) ([]Li
 			&i.Kind,
 			&i.Amount,
 			&i.UsedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRebatePrograms = `-- name: ListRebatePrograms :many
+SELECT code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by, created_at FROM rebate_programs ORDER BY code, version
+`
+
+func (q *Queries) ListRebatePrograms(ctx context.Context) ([]RebateProgram, error) {
+	rows, err := q.db.Query(ctx, listRebatePrograms)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RebateProgram{}
+	for rows.Next() {
+		var i RebateProgram
+		if err := rows.Scan(
+			&i.Code,
+			&i.Version,
+			&i.Name,
+			&i.Grade,
+			&i.AgentCode,
+			&i.Rules,
+			&i.EffectiveFrom,
+			&i.EffectiveTo,
+			&i.CreatedBy,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}

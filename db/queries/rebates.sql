@@ -40,9 +40,14 @@ RETURNING *;
 SELECT * FROM rebate_settlements WHERE id = $1;
 
 -- name: InsertRebateProgram :one
+-- A new version of the program (1 for a new code).
 INSERT INTO rebate_programs (code, version, name, grade, agent_code, rules, effective_from, effective_to, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES (sqlc.arg(code), (SELECT coalesce(max(version), 0) + 1 FROM rebate_programs p WHERE p.code = sqlc.arg(code)),
+        sqlc.arg(name), sqlc.arg(grade), sqlc.arg(agent_code), sqlc.arg(rules), sqlc.arg(effective_from), sqlc.arg(effective_to), sqlc.arg(created_by))
 RETURNING *;
+
+-- name: ListRebatePrograms :many
+SELECT * FROM rebate_programs ORDER BY code, version;
 
 -- name: LockSettlement :one
 SELECT * FROM rebate_settlements WHERE id = $1 FOR UPDATE;
