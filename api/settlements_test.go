@@ -6,9 +6,17 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/alliance/backoffice/activities"
 	"github.com/alliance/backoffice/api"
 	"github.com/alliance/backoffice/db/dbgen"
 	"github.com/alliance/backoffice/internal/auth"
+	"github.com/alliance/backoffice/internal/rebate"
+	"github.com/alliance/backoffice/worker"
+	"github.com/alliance/backoffice/workflows"
 )
 
 // user creates a user with a token, as `backoffice user` does.
@@ -167,4 +175,61 @@ func TestSettlementFromDeliveredOrdersToCreditConsumedByNextOrder(t *testing.T) 
 	if b := h.creditBalance(t, "AG-NORTH"); b != "0.00" {
 		t.Fatalf("balance %s", b)
 	}
+}
+
+// The quarterly schedule is created once; triggered (twice), it starts the
+// last quarter's final settlement once, and finance cannot start it again.
+func TestSettlementScheduleSettlesAQuarterOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	for range 2 {
+		if err := worker.EnsureSettlementSchedule(ctx, h.tc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sched := h.tc.ScheduleClient().GetHandle(ctx, workflows.SettlementScheduleID)
+	d, err := sched.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || a.Workflow != "SettlementTrigger" {
+		t.Fatalf("schedule action %+v", d.Schedule.Action)
+	}
+	period := rebate.PeriodOf(time.Now().In(activities.SettlementLocation)).Prev().Key()
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(1100 * time.Millisecond) // a scheduled run's ID ends with its time, to the second
+		}
+		if err := sched.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.waitSettlement(t, period, "review")
+	if s.StartedBy != nil || s.Kind != "final" {
+		t.Fatalf("scheduled settlement %+v", s)
+	}
+	h.do("POST", "/v1/settlements", finance, map[string]any{"period": period, "kind": "final"}).expect(t, 409).problem(t)
+	// Both triggers ran; one settlement workflow exists.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := h.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `WorkflowType = "SettlementTrigger" AND ExecutionStatus = "Completed"`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Executions) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d triggers completed", len(res.Executions))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res, err := h.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `WorkflowType = "Settlement"`})
+	if err != nil || len(res.Executions) != 1 {
+		t.Fatalf("settlement workflows %d: %v", len(res.Executions), err)
+	}
+	// Finance approves it (any finance user: the schedule started it).
+	h.do("POST", "/v1/settlements/"+period+"/approval", finance, nil).expect(t, 200)
+	h.waitSettlement(t, period, "published")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/alliance/backoffice/activities"
 )
@@ -127,4 +128,26 @@ func TestSettlementRefusedAtFreezeIsRecordedFailed(t *testing.T) {
 	if err := e.env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != ErrTypeConflict {
 		t.Fatalf("workflow error %v, want the refusal", err)
 	}
+}
+
+func TestSettlementTriggerStartsTheQuarterThatEndedOnce(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	// The schedule fires on 6 October (after the 5 grace days of Q3).
+	env.SetStartTime(time.Date(2026, 10, 6, 0, 0, 0, 0, time.UTC))
+	env.RegisterWorkflow(Settlement)
+	var got SettlementInput
+	env.OnWorkflow(Settlement, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in SettlementInput) (SettlementState, error) {
+		got = in
+		return SettlementState{ID: in.ID, Status: activities.SettlementPublished}, nil
+	}).Once()
+	env.ExecuteWorkflow(SettlementTrigger, SettlementTriggerInput{GraceDays: 5})
+	var res SettlementTriggerResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Started || res.Period != "2026-Q3" || got.ID != "2026-Q3" || got.Kind != "final" || got.StartedBy != 0 || got.GraceDays != 5 {
+		t.Fatalf("trigger %+v started %+v", res, got)
+	}
+	env.AssertExpectations(t)
 }

@@ -61,6 +61,7 @@ func Definitions() []Definition {
 		{Name: "OrderApproval", Fn: OrderApproval},
 		{Name: "Certification", Fn: Certification},
 		{Name: "Settlement", Fn: Settlement},
+		{Name: "SettlementTrigger", Fn: SettlementTrigger},
 	}
 }
 

@@ -60,6 +60,10 @@ func RunWorker(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, tc cl
 		srv := &http.Server{Addr: cfg.WorkerHTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serve(ctx, srv, mux, cfg, logger, "worker-http") }()
 	}
+	if err := worker.EnsureSettlementSchedule(ctx, tc); err != nil {
+		// The worker still runs: finance can start settlements through the API.
+		logger.Warn("quarterly settlement schedule not created", "error", err)
+	}
 	logger.Info("worker started", "task_queue", "backoffice", "namespace", cfg.TemporalNamespace)
 	err := worker.Run(ctx, tc, pool, sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}, worker.WithCampaignWebhook(cfg.CampaignWebhookURL))
 	logger.Info("worker stopped")

@@ -59,3 +59,11 @@ func (p Period) CountsDelivery(t time.Time) bool {
 func (p Period) CountsReturn(delivered, t time.Time, graceDays int) bool {
 	return p.CountsDelivery(delivered) && t.Before(p.ReturnsCutoff(t.Location(), graceDays))
 }
+
+// Prev is the quarter before p.
+func (p Period) Prev() Period {
+	if p.Quarter == 1 {
+		return Period{Year: p.Year - 1, Quarter: 4}
+	}
+	return Period{Year: p.Year, Quarter: p.Quarter - 1}
+}

@@ -238,6 +238,9 @@ func TestPeriodCutOffAndGraceDays(t *testing.T) {
 	if p.CountsReturn(at("2026-10-02 00:00:00"), at("2026-10-03 00:00:00"), 5) {
 		t.Error("a return of an order delivered after the period does not count")
 	}
+	if PeriodOf(at("2026-01-06 00:00:00")).Prev().Key() != "2025-Q4" || p.Prev().Key() != "2026-Q2" {
+		t.Error("Prev")
+	}
 	if PeriodOf(at("2026-12-31 12:00:00")).Key() != "2026-Q4" {
 		t.Error("PeriodOf")
 	}
