@@ -233,3 +233,74 @@ func TestSettlementScheduleSettlesAQuarterOnce(t *testing.T) {
 	h.do("POST", "/v1/settlements/"+period+"/approval", finance, nil).expect(t, 200)
 	h.waitSettlement(t, period, "published")
 }
+
+// settle runs a settlement through review to published, approved by finance-2.
+func (h *harness) settle(t *testing.T, period, kind, id string) api.Settlement {
+	t.Helper()
+	h.do("POST", "/v1/settlements", finance, map[string]any{"period": period, "kind": kind}).expect(t, 202)
+	h.waitSettlement(t, id, "review")
+	h.do("POST", "/v1/settlements/"+id+"/approval", "finance-2", nil).expect(t, 200)
+	return h.waitSettlement(t, id, "published")
+}
+
+func (h *harness) statement(t *testing.T, id, agent string) api.Statement {
+	t.Helper()
+	var st api.AgentStatements
+	h.do("GET", "/v1/settlements/"+id+"/statements/"+agent, finance, nil).expect(t, 200).json(t, &st)
+	return st.Statements[0]
+}
+
+// An interim pays what was earned; returns after it make the final negative:
+// a debit note, nothing paid; a correction after the final gives only the
+// delta.
+func TestSettlementInterimFinalDebitThenCorrectionDelta(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	h.user(t, "finance-2", auth.RoleFinance)
+	h.do("POST", "/v1/rebate-programs", finance, map[string]any{"code": "VOL", "name": "Volume rebate", "grade": "C", "effective_from": "2026-01-01",
+		"mode": "retroactive", "tiers": []map[string]any{{"from": "0", "rate_pct": "1"}, {"from": "30000.00", "rate_pct": "2"}}}).expect(t, 201)
+	// 40320.00 delivered in Q3: 2% = 806.40.
+	o := h.submit(t, "demo-agent-north", "q3-a", lines("HY-01", 400))
+	if _, err := h.pool.Exec(ctx, `UPDATE orders SET status = 'delivered', delivered_at = '2026-08-10 10:00+08' WHERE id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := h.settle(t, "2026-Q3", "interim", "2026-Q3-interim-1")
+	if s.TotalCredit.StringFixed(2) != "806.40" {
+		t.Fatalf("interim %+v", s)
+	}
+	// Returns of 10320.00 within the grace days: 30000.00 at 2% = 600.00,
+	// 206.40 less than the interim paid: the final pays nothing and records
+	// a debit note of 206.40.
+	if _, err := h.pool.Exec(ctx, `INSERT INTO order_returns (order_id, amount, recorded_at) VALUES ($1, 10320.00, '2026-10-02 09:00+08')`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.do("POST", "/v1/settlements", finance, map[string]any{"period": "2026-Q3", "kind": "correction"}).expect(t, 409).problem(t) // no final yet
+	s = h.settle(t, "2026-Q3", "final", "2026-Q3")
+	if st := h.statement(t, "2026-Q3", "AG-NORTH"); st.Total.StringFixed(2) != "600.00" || st.PaidBefore.StringFixed(2) != "806.40" ||
+		!st.Credit.IsZero() || st.Debit.StringFixed(2) != "206.40" {
+		t.Fatalf("final statement %+v", st)
+	}
+	if !s.TotalCredit.IsZero() || s.TotalDebit.StringFixed(2) != "206.40" {
+		t.Fatalf("final %+v", s)
+	}
+	h.do("POST", "/v1/settlements", finance, map[string]any{"period": "2026-Q3", "kind": "interim"}).expect(t, 409).problem(t) // after the final
+	// A late-booked order of 1008.00 delivered in Q3: 31008.00 at 2% =
+	// 620.16; already settled 806.40 − 206.40 = 600.00: a correction of 20.16.
+	o2 := h.submit(t, "demo-agent-north", "q3-b", lines("HY-01", 10))
+	if _, err := h.pool.Exec(ctx, `UPDATE orders SET status = 'delivered', delivered_at = '2026-09-30 23:00+08' WHERE id = $1`, o2.ID); err != nil {
+		t.Fatal(err)
+	}
+	s = h.settle(t, "2026-Q3", "correction", "2026-Q3-correction-1")
+	if st := h.statement(t, "2026-Q3-correction-1", "AG-NORTH"); st.Total.StringFixed(2) != "620.16" || st.PaidBefore.StringFixed(2) != "600.00" ||
+		st.Credit.StringFixed(2) != "20.16" {
+		t.Fatalf("correction statement %+v", st)
+	}
+	if s.TotalCredit.StringFixed(2) != "20.16" {
+		t.Fatalf("correction %+v", s)
+	}
+	notes, err := dbgen.New(h.pool).ListAgentCreditNotes(ctx, "AG-NORTH")
+	if err != nil || len(notes) != 3 || notes[1].Kind != "debit" || !notes[1].Remaining.IsZero() {
+		t.Fatalf("notes %+v: %v", notes, err)
+	}
+}
