@@ -131,7 +131,10 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 	}
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		// A batch takes well under this; a worker that died mid-batch is
+		// noticed after it, and the batch retried elsewhere.
+		HeartbeatTimeout: 30 * time.Second,
+		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}
 	actx := workflow.WithActivityOptions(ctx, opts)
 	var a *activities.Rebates
