@@ -1,10 +1,12 @@
 package api
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +33,7 @@ func (s *server) rebateRoutes(g *echo.Group) {
 	g.POST("/settlements/:id/adjustments", s.adjustSettlement)
 	g.POST("/settlements/:id/approval", s.approveSettlement)
 	g.GET("/settlements/:id/statements/:agent", s.getStatements)
+	g.GET("/settlements/:id/export", s.exportSettlement)
 }
 
 // ---- programs ----
@@ -498,4 +501,38 @@ func (s *server) getStatements(c echo.Context) error {
 		out.Statements = append(out.Statements, stmt)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// exportSettlement answers every statement of the settlement as CSV, one row
+// per agent and program, with the credit or debit note posted (finance and
+// the other HQ roles).
+func (s *server) exportSettlement(c echo.Context) error {
+	if _, err := allow(c, auth.RoleHQAdmin, auth.RoleHQSales, auth.RoleFinance, auth.RoleOps); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	if _, err := s.q.GetSettlement(ctx, id); err != nil {
+		return notFound(err, "settlement", id)
+	}
+	rows, err := s.q.ListSettlementStatements(ctx, id)
+	if err != nil {
+		return err
+	}
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	res.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="settlement-%s.csv"`, id))
+	res.WriteHeader(http.StatusOK)
+	w := csv.NewWriter(res)
+	_ = w.Write([]string{"settlement", "agent", "program", "program_version", "delivered", "orders", "returned", "returns", "volume", "tier",
+		"earned", "capped", "adjusted", "total", "paid_before", "credit", "debit", "note_no", "explanation"})
+	f := func(d decimal.Decimal) string { return d.StringFixed(money.Scale) }
+	for _, r := range rows {
+		_ = w.Write([]string{r.SettlementID, r.AgentCode, r.ProgramCode, strconv.Itoa(int(r.ProgramVersion)), f(r.Delivered),
+			strconv.FormatInt(r.OrdersCounted, 10), f(r.Returned), strconv.FormatInt(r.ReturnsCounted, 10), f(r.Volume),
+			strconv.Itoa(int(r.Tier)), f(r.Earned), f(r.Capped), f(r.Adjusted), f(r.Total), f(r.PaidBefore), f(r.Credit), f(r.Debit),
+			r.NoteNo, r.Note})
+	}
+	w.Flush()
+	return w.Error()
 }

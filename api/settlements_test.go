@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,6 +165,16 @@ func TestSettlementFromDeliveredOrdersToCreditConsumedByNextOrder(t *testing.T) 
 	if st.Statements[0].Total.StringFixed(2) != "850.00" || st.Statements[0].Lines[1].Rule != "adjustment" {
 		t.Fatalf("published statement %+v", st.Statements[0])
 	}
+	csvBody := h.do("GET", "/v1/settlements/2026-Q3/export", finance, nil).expect(t, 200)
+	if ct := csvBody.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		t.Fatalf("export content type %q", ct)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(csvBody.body)).ReadAll()
+	if err != nil || len(recs) != 3 || recs[2][1] != "AG-NORTH" || recs[2][8] != "40000.00" || recs[2][13] != "850.00" || recs[2][17] != "CN-2026-Q3-AG-NORTH-VOL" ||
+		recs[1][1] != "AG-EAST" || recs[1][17] != "" {
+		t.Fatalf("export %q: %v", recs, err)
+	}
+	h.do("GET", "/v1/settlements/2026-Q3/export", "demo-agent-north", nil).expect(t, 403).problem(t)
 	notes, err := dbgen.New(h.pool).ListAgentCreditNotes(ctx, "AG-NORTH")
 	if err != nil || len(notes) != 1 || notes[0].No != "CN-2026-Q3-AG-NORTH-VOL" || notes[0].Amount.StringFixed(2) != "850.00" {
 		t.Fatalf("credit notes %+v: %v", notes, err)

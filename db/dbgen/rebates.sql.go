@@ -950,6 +950,79 @@ func (q *Queries) ListRebatePrograms(ctx context.Context) ([]RebateProgram, erro
 	return items, nil
 }
 
+const listSettlementStatements = `-- name: ListSettlementStatements :many
+SELECT s.settlement_id, s.agent_code, s.program_code, s.program_version, s.delivered, s.orders_counted, s.returned, s.returns_counted, s.volume, s.tier, s.earned, s.capped, s.adjusted, s.total, s.paid_before, s.credit, s.debit, s.note, s.computed_at, coalesce(n.no, '') AS note_no
+FROM rebate_statements s
+LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
+WHERE s.settlement_id = $1
+ORDER BY s.agent_code, s.program_code
+`
+
+type ListSettlementStatementsRow struct {
+	SettlementID   string
+	AgentCode      string
+	ProgramCode    string
+	ProgramVersion int32
+	Delivered      decimal.Decimal
+	OrdersCounted  int64
+	Returned       decimal.Decimal
+	ReturnsCounted int64
+	Volume         decimal.Decimal
+	Tier           int32
+	Earned         decimal.Decimal
+	Capped         decimal.Decimal
+	Adjusted       decimal.Decimal
+	Total          decimal.Decimal
+	PaidBefore     decimal.Decimal
+	Credit         decimal.Decimal
+	Debit          decimal.Decimal
+	Note           string
+	ComputedAt     time.Time
+	NoteNo         string
+}
+
+// Every statement of a settlement with its note, for the export.
+func (q *Queries) ListSettlementStatements(ctx context.Context, settlementID string) ([]ListSettlementStatementsRow, error) {
+	rows, err := q.db.Query(ctx, listSettlementStatements, settlementID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListSettlementStatementsRow{}
+	for rows.Next() {
+		var i ListSettlementStatementsRow
+		if err := rows.Scan(
+			&i.SettlementID,
+			&i.AgentCode,
+			&i.ProgramCode,
+			&i.ProgramVersion,
+			&i.Delivered,
+			&i.OrdersCounted,
+			&i.Returned,
+			&i.ReturnsCounted,
+			&i.Volume,
+			&i.Tier,
+			&i.Earned,
+			&i.Capped,
+			&i.Adjusted,
+			&i.Total,
+			&i.PaidBefore,
+			&i.Credit,
+			&i.Debit,
+			&i.Note,
+			&i.ComputedAt,
+			&i.NoteNo,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockOpenCreditNotes = `-- name: LockOpenCreditNotes :many
 SELECT id, no, remaining FROM credit_notes
 WHERE agent_code = $1 AND kind = 'credit' AND remaining > 0

@@ -217,3 +217,11 @@ SELECT * FROM rebate_statement_lines WHERE settlement_id = $1 AND agent_code = $
 
 -- name: GetAgentStatement :one
 SELECT * FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 AND program_code = $3;
+
+-- name: ListSettlementStatements :many
+-- Every statement of a settlement with its note, for the export.
+SELECT s.*, coalesce(n.no, '') AS note_no
+FROM rebate_statements s
+LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
+WHERE s.settlement_id = $1
+ORDER BY s.agent_code, s.program_code;
