@@ -161,6 +161,10 @@ func TestSettlementFromDeliveredOrdersToCreditConsumedByNextOrder(t *testing.T) 
 		t.Fatalf("published %+v", s)
 	}
 	h.do("POST", "/v1/settlements/2026-Q3/approval", "finance-2", nil).expect(t, 409).problem(t)
+	if err := h.tc.GetWorkflow(ctx, workflows.SettlementID("2026-Q3"), "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	recordHistory(t, h.tc, workflows.SettlementID("2026-Q3"), "settlement_final_adjusted_published.json")
 	h.do("GET", "/v1/settlements/2026-Q3/statements/AG-NORTH", "demo-agent-north", nil).expect(t, 200).json(t, &st)
 	if st.Statements[0].Total.StringFixed(2) != "850.00" || st.Statements[0].Lines[1].Rule != "adjustment" {
 		t.Fatalf("published statement %+v", st.Statements[0])
@@ -298,6 +302,10 @@ func TestSettlementInterimFinalDebitThenCorrectionDelta(t *testing.T) {
 		t.Fatalf("final %+v", s)
 	}
 	h.do("POST", "/v1/settlements", finance, map[string]any{"period": "2026-Q3", "kind": "interim"}).expect(t, 409).problem(t) // after the final
+	if err := h.tc.GetWorkflow(ctx, workflows.SettlementID("2026-Q3"), "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	recordHistory(t, h.tc, workflows.SettlementID("2026-Q3"), "settlement_final_debit.json")
 	// A late-booked order of 1008.00 delivered in Q3: 31008.00 at 2% =
 	// 620.16; already settled 806.40 − 206.40 = 600.00: a correction of 20.16.
 	o2 := h.submit(t, "demo-agent-north", "q3-b", lines("HY-01", 10))
