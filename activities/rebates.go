@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
@@ -503,7 +504,12 @@ type ApproveInput struct {
 // Approve records the approval (the database refuses the user who started
 // the settlement).
 func (a *Rebates) Approve(ctx context.Context, in ApproveInput) error {
-	if err := dbgen.New(a.Pool).ApproveSettlement(ctx, dbgen.ApproveSettlementParams{ID: in.ID, ApprovedBy: &in.UserID}); err != nil {
+	err := dbgen.New(a.Pool).ApproveSettlement(ctx, dbgen.ApproveSettlementParams{ID: in.ID, ApprovedBy: &in.UserID})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // the starter approving: retrying cannot help
+		return refused(ErrTypeSettlementConflict, "settlement %s needs approval by a finance user other than the one who started it", in.ID)
+	}
+	if err != nil {
 		return fmt.Errorf("settlement %s: approve: %w", in.ID, err)
 	}
 	return nil
