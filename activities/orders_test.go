@@ -39,7 +39,7 @@ func TestOrderActivitiesAreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := q.InsertOrderLine(ctx, dbgen.InsertOrderLineParams{OrderID: "PO-T-1", LineNo: 1, Sku: "HY-01", Qty: 60,
-		ListPrice: decimal.RequireFromString("134.40"), NetAmount: amount}); err != nil {
+		ListPrice: decimal.RequireFromString("134.40"), NetAmount: amount, NetValue: amount}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := q.GetBalance(ctx, dbgen.GetBalanceParams{WarehouseCode: "WH-EAST", Sku: "HY-01"})
@@ -114,7 +114,7 @@ func TestOrderActivitiesAreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := q.InsertOrderLine(ctx, dbgen.InsertOrderLineParams{OrderID: "PO-T-2", LineNo: 1, Sku: "HY-02", Qty: 1,
-		ListPrice: decimal.RequireFromString("100"), NetAmount: decimal.RequireFromString("100")}); err != nil {
+		ListPrice: decimal.RequireFromString("100"), NetAmount: decimal.RequireFromString("100"), NetValue: decimal.RequireFromString("100")}); err != nil {
 		t.Fatal(err)
 	}
 	b0, _ := q.GetBalance(ctx, dbgen.GetBalanceParams{WarehouseCode: "WH-EAST", Sku: "HY-02"})

@@ -283,8 +283,8 @@ func computeAgents(ctx context.Context, q *dbgen.Queries, st dbgen.RebateSettlem
 	wrap := func(what string, err error) error { return fmt.Errorf("settlement %s: %s: %w", st.ID, what, err) }
 
 	type volume struct {
-		delivered, returned, lines decimal.Decimal
-		orders, returns            int64
+		delivered, returned decimal.Decimal
+		orders, returns     int64
 	}
 	vols := map[string]*volume{}
 	vol := func(agent string) *volume {
@@ -307,20 +307,12 @@ func computeAgents(ctx context.Context, q *dbgen.Queries, st dbgen.RebateSettlem
 	for _, r := range rv {
 		vol(r.AgentCode).returned, vol(r.AgentCode).returns = r.Returned, r.Returns
 	}
-	// New-product volumes, per distinct "launched within N months".
+	// Net volume in new SKUs, per distinct "launched within N months": the
+	// delivered lines' net value less the returned lines' amounts.
 	newVol := map[int]map[string]decimal.Decimal{}
 	for _, pr := range programs {
 		if pr.NewProduct == nil || newVol[pr.NewProduct.WithinMonths] != nil {
 			continue
-		}
-		if len(newVol) == 0 {
-			lt, err := q.AgentLineTotals(ctx, dbgen.AgentLineTotalsParams{Agents: codes, Start: start, Cutoff: st.Cutoff})
-			if err != nil {
-				return wrap("line totals", err)
-			}
-			for _, r := range lt {
-				vol(r.AgentCode).lines = r.Amount
-			}
 		}
 		m := pr.NewProduct.WithinMonths
 		from := p.End(time.UTC).AddDate(0, -m, 0)
@@ -332,6 +324,22 @@ func computeAgents(ctx context.Context, q *dbgen.Queries, st dbgen.RebateSettlem
 		for _, r := range rows {
 			newVol[m][r.AgentCode] = r.Amount
 		}
+		rets, err := q.AgentNewProductReturns(ctx, dbgen.AgentNewProductReturnsParams{Agents: codes, Start: start, Cutoff: st.Cutoff,
+			ReturnsCutoff: st.ReturnsCutoff, LaunchedFrom: from})
+		if err != nil {
+			return wrap("new-product returns", err)
+		}
+		for _, r := range rets {
+			newVol[m][r.AgentCode] = newVol[m][r.AgentCode].Sub(r.Amount)
+		}
+	}
+	dataRows, err := q.AgentDataPoints(ctx, dbgen.AgentDataPointsParams{Period: st.Period, Agents: codes})
+	if err != nil {
+		return wrap("data points", err)
+	}
+	data := map[string]dbgen.AgentDataPointsRow{}
+	for _, r := range dataRows {
+		data[r.AgentCode] = r
 	}
 	camp, err := q.AgentCampaignExecution(ctx, dbgen.AgentCampaignExecutionParams{Agents: codes, Cutoff: st.Cutoff, Start: start})
 	if err != nil {
@@ -380,15 +388,11 @@ func computeAgents(ctx context.Context, q *dbgen.Queries, st dbgen.RebateSettlem
 				Delivered: v.delivered, Orders: v.orders, Returned: v.returned, Returns: v.returns,
 				CampaignsTargeted: campaigns[ag.code].Targeted, CampaignsExecuted: campaigns[ag.code].Executed,
 				Stores: coverage[ag.code].Stores, CertifiedStores: coverage[ag.code].Certified,
+				DataPoints: data[ag.code].Points, DataStores: data[ag.code].Stores,
 				PaidBefore: paid[ag.code+"/"+pr.Code], Adjustments: adjs[ag.code+"/"+pr.Code],
 			}
-			if pr.NewProduct != nil && v.lines.IsPositive() {
-				// The share of new products in the line amounts, applied to
-				// the net volume.
-				net := v.delivered.Sub(v.returned)
-				if net.IsPositive() {
-					in.NewProduct = net.Mul(newVol[pr.NewProduct.WithinMonths][ag.code]).Div(v.lines).Round(rebate.Scale)
-				}
+			if pr.NewProduct != nil {
+				in.NewProduct = decimal.Max(newVol[pr.NewProduct.WithinMonths][ag.code], decimal.Zero)
 			}
 			s, err := rebate.Compute(pr.Program, in)
 			if err != nil {

@@ -172,7 +172,10 @@ type QuoteLine struct {
 	ListAmount    money.Amount `json:"list_amount"`
 	GradeDiscount money.Amount `json:"grade_discount"`
 	NetAmount     money.Amount `json:"net_amount"`
-	Steps         []QuoteStep  `json:"steps"`
+	// NetValue is the line's share of the order's net total (after the
+	// ladder and promotions), to the fen; returns are valued from it.
+	NetValue money.Amount `json:"net_value"`
+	Steps    []QuoteStep  `json:"steps"`
 }
 
 // QuoteStep explains one amount.
@@ -208,7 +211,7 @@ func quoteOf(b orders.Buyer, q pricing.Quote) Quote {
 	}
 	for _, l := range q.Lines {
 		out.Lines = append(out.Lines, QuoteLine{SKU: l.SKU, Qty: l.Qty, ListPrice: money.A(l.ListPrice), ListAmount: money.A(l.ListAmount),
-			GradeDiscount: money.A(l.GradeDiscount), NetAmount: money.A(l.NetAmount), Steps: steps(l.Steps)})
+			GradeDiscount: money.A(l.GradeDiscount), NetAmount: money.A(l.NetAmount), NetValue: money.A(l.NetValue), Steps: steps(l.Steps)})
 	}
 	for _, p := range q.Promotions {
 		out.Promotions = append(out.Promotions, QuotePromotion{Rule: p.Rule, Applied: p.Applied, Discount: money.A(p.Discount), Note: p.Note})
@@ -424,7 +427,7 @@ func (s *server) submitOrder(c echo.Context) error {
 		}
 		for i, l := range q.Lines {
 			if err := qq.InsertOrderLine(ctx, dbgen.InsertOrderLineParams{OrderID: o.ID, LineNo: int32(i + 1), Sku: l.SKU, Qty: l.Qty,
-				ListPrice: l.ListPrice, NetAmount: l.NetAmount}); err != nil {
+				ListPrice: l.ListPrice, NetAmount: l.NetAmount, NetValue: l.NetValue}); err != nil {
 				return err
 			}
 		}

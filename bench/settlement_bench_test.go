@@ -83,8 +83,11 @@ func runSettlement(b *testing.B) settlementResult {
 		       timestamptz '2026-07-01 00:00+08' + (g % 91) * interval '1 day' + (g % 86400) * interval '1 second'
 		FROM (SELECT g, 'AG-B' || lpad((g % $2::int + 1)::text, 5, '0') AS a FROM generate_series(1, $1::int) g) x`,
 		settlementOrders, settlementAgents)
-	exec(`INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount)
-		SELECT 'PO-B-' || g, n, skus[1 + (g + n) % array_length(skus, 1)], 1, 200.00, 100.00 + CASE WHEN n = 1 THEN g % 7 ELSE 0 END
+	// The lines add up to the order's net total, so each line's net value
+	// (its share of the net total) is its net amount.
+	exec(`INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount, net_value)
+		SELECT 'PO-B-' || g, n, skus[1 + (g + n) % array_length(skus, 1)], 1, 200.00,
+		       100.00 + CASE WHEN n = 1 THEN g % 7 ELSE 0 END, 100.00 + CASE WHEN n = 1 THEN g % 7 ELSE 0 END
 		FROM generate_series(1, $1::int) g, generate_series(1, $2::int) n, (SELECT array_agg(sku ORDER BY sku) AS skus FROM products) p`,
 		settlementOrders, settlementLinesEach)
 	exec(`INSERT INTO order_returns (order_id, amount, recorded_at)

@@ -218,10 +218,11 @@ type CreditNote struct {
 type CreditNoteUse struct {
 	ID           int64
 	CreditNoteID int64
-	OrderID      string
+	OrderID      *string
 	Kind         string
 	Amount       decimal.Decimal
 	UsedAt       time.Time
+	DebitNoteID  *int64
 }
 
 type DiscountLadder struct {
@@ -333,14 +334,26 @@ type OrderLine struct {
 	Qty       int64
 	ListPrice decimal.Decimal
 	NetAmount decimal.Decimal
+	NetValue  decimal.Decimal
 }
 
 type OrderReturn struct {
-	ID         int64
-	OrderID    string
-	Amount     decimal.Decimal
-	Reason     string
-	RecordedAt time.Time
+	ID             int64
+	OrderID        string
+	Amount         decimal.Decimal
+	Reason         string
+	RecordedAt     time.Time
+	RecordedBy     *int64
+	IdempotencyKey *string
+}
+
+type OrderReturnLine struct {
+	ReturnID int64
+	OrderID  string
+	LineNo   int32
+	Sku      string
+	Qty      int64
+	Amount   decimal.Decimal
 }
 
 type Product struct {
@@ -464,6 +477,16 @@ type Store struct {
 	UpdatedAt   time.Time
 	Grade       string
 	CreditLimit decimal.Decimal
+}
+
+type StoreDataPoint struct {
+	Period     string
+	StoreCode  string
+	Metric     string
+	Points     decimal.Decimal
+	Note       string
+	RecordedBy int64
+	RecordedAt time.Time
 }
 
 type Transfer struct {

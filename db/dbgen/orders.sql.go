@@ -429,8 +429,8 @@ func (q *Queries) InsertOrderEvent(ctx context.Context, arg InsertOrderEventPara
 }
 
 const insertOrderLine = `-- name: InsertOrderLine :exec
-INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount, net_value)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 `
 
 type InsertOrderLineParams struct {
@@ -440,6 +440,7 @@ type InsertOrderLineParams struct {
 	Qty       int64
 	ListPrice decimal.Decimal
 	NetAmount decimal.Decimal
+	NetValue  decimal.Decimal
 }
 
 func (q *Queries) InsertOrderLine(ctx context.Context, arg InsertOrderLineParams) error {
@@ -450,6 +451,7 @@ func (q *Queries) InsertOrderLine(ctx context.Context, arg InsertOrderLineParams
 		arg.Qty,
 		arg.ListPrice,
 		arg.NetAmount,
+		arg.NetValue,
 	)
 	return err
 }
@@ -555,7 +557,7 @@ func (q *Queries) ListOrderEvents(ctx context.Context, orderID string) ([]OrderE
 }
 
 const listOrderLines = `-- name: ListOrderLines :many
-SELECT l.order_id, l.line_no, l.sku, l.qty, l.list_price, l.net_amount, p.name AS product_name, p.case_size, p.whole_cases
+SELECT l.order_id, l.line_no, l.sku, l.qty, l.list_price, l.net_amount, l.net_value, p.name AS product_name, p.case_size, p.whole_cases
 FROM order_lines l JOIN products p ON p.sku = l.sku
 WHERE l.order_id = $1 ORDER BY l.line_no
 `
@@ -567,6 +569,7 @@ type ListOrderLinesRow struct {
 	Qty         int64
 	ListPrice   decimal.Decimal
 	NetAmount   decimal.Decimal
+	NetValue    decimal.Decimal
 	ProductName string
 	CaseSize    int32
 	WholeCases  bool
@@ -588,6 +591,7 @@ func (q *Queries) ListOrderLines(ctx context.Context, orderID string) ([]ListOrd
 			&i.Qty,
 			&i.ListPrice,
 			&i.NetAmount,
+			&i.NetValue,
 			&i.ProductName,
 			&i.CaseSize,
 			&i.WholeCases,

@@ -113,34 +113,102 @@ func (q *Queries) AgentCreditBalance(ctx context.Context, agentCode string) (dec
 	return balance, err
 }
 
-const agentLineTotals = `-- name: AgentLineTotals :many
-SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
-FROM orders o JOIN order_lines l ON l.order_id = o.id
-WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
-  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
-GROUP BY o.agent_code
+const agentDataPoints = `-- name: AgentDataPoints :many
+SELECT s.agent_code, sum(d.points)::numeric AS points, count(DISTINCT d.store_code) AS stores
+FROM store_data_points d JOIN stores s ON s.code = d.store_code
+WHERE d.period = $1 AND s.agent_code = ANY($2::text[])
+GROUP BY s.agent_code
 `
 
-type AgentLineTotalsParams struct {
+type AgentDataPointsParams struct {
+	Period string
 	Agents []string
-	Start  time.Time
-	Cutoff time.Time
 }
 
-type AgentLineTotalsRow struct {
+type AgentDataPointsRow struct {
 	AgentCode string
-	Amount    decimal.Decimal
+	Points    decimal.Decimal
+	Stores    int64
 }
 
-func (q *Queries) AgentLineTotals(ctx context.Context, arg AgentLineTotalsParams) ([]AgentLineTotalsRow, error) {
-	rows, err := q.db.Query(ctx, agentLineTotals, arg.Agents, arg.Start, arg.Cutoff)
+// The agents' data-contribution score in the period: the points their
+// stores earned, over every metric.
+func (q *Queries) AgentDataPoints(ctx context.Context, arg AgentDataPointsParams) ([]AgentDataPointsRow, error) {
+	rows, err := q.db.Query(ctx, agentDataPoints, arg.Period, arg.Agents)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []AgentLineTotalsRow{}
+	items := []AgentDataPointsRow{}
 	for rows.Next() {
-		var i AgentLineTotalsRow
+		var i AgentDataPointsRow
+		if err := rows.Scan(&i.AgentCode, &i.Points, &i.Stores); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const agentDebitBalance = `-- name: AgentDebitBalance :one
+SELECT coalesce(sum(remaining), 0)::numeric AS owed
+FROM credit_notes WHERE agent_code = $1 AND kind = 'debit' AND remaining > 0
+`
+
+// What the agent still owes on debit notes carried forward.
+func (q *Queries) AgentDebitBalance(ctx context.Context, agentCode string) (decimal.Decimal, error) {
+	row := q.db.QueryRow(ctx, agentDebitBalance, agentCode)
+	var owed decimal.Decimal
+	err := row.Scan(&owed)
+	return owed, err
+}
+
+const agentNewProductReturns = `-- name: AgentNewProductReturns :many
+SELECT o.agent_code, sum(rl.amount)::numeric AS amount
+FROM order_return_lines rl
+JOIN order_returns r ON r.id = rl.return_id
+JOIN orders o ON o.id = rl.order_id
+JOIN products p ON p.sku = rl.sku
+WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
+  AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
+  AND r.recorded_at < $4
+  AND p.launch_date >= $5::date
+GROUP BY o.agent_code
+`
+
+type AgentNewProductReturnsParams struct {
+	Agents        []string
+	Start         time.Time
+	Cutoff        time.Time
+	ReturnsCutoff time.Time
+	LaunchedFrom  time.Time
+}
+
+type AgentNewProductReturnsRow struct {
+	AgentCode string
+	Amount    decimal.Decimal
+}
+
+// Returned lines in SKUs launched on or after a day, of those orders,
+// recorded by the returns cut-off.
+func (q *Queries) AgentNewProductReturns(ctx context.Context, arg AgentNewProductReturnsParams) ([]AgentNewProductReturnsRow, error) {
+	rows, err := q.db.Query(ctx, agentNewProductReturns,
+		arg.Agents,
+		arg.Start,
+		arg.Cutoff,
+		arg.ReturnsCutoff,
+		arg.LaunchedFrom,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentNewProductReturnsRow{}
+	for rows.Next() {
+		var i AgentNewProductReturnsRow
 		if err := rows.Scan(&i.AgentCode, &i.Amount); err != nil {
 			return nil, err
 		}
@@ -153,7 +221,7 @@ func (q *Queries) AgentLineTotals(ctx context.Context, arg AgentLineTotalsParams
 }
 
 const agentNewProductVolumes = `-- name: AgentNewProductVolumes :many
-SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+SELECT o.agent_code, sum(l.net_value)::numeric AS amount
 FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku
 WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY($1::text[])
   AND o.delivered_at >= $2::timestamptz AND o.delivered_at < $3::timestamptz
@@ -173,7 +241,8 @@ type AgentNewProductVolumesRow struct {
 	Amount    decimal.Decimal
 }
 
-// Line amounts (after the grade discount) in SKUs launched on or after a day.
+// The net value (the lines' share of the orders' net totals) of the lines in
+// SKUs launched on or after a day.
 func (q *Queries) AgentNewProductVolumes(ctx context.Context, arg AgentNewProductVolumesParams) ([]AgentNewProductVolumesRow, error) {
 	rows, err := q.db.Query(ctx, agentNewProductVolumes,
 		arg.Agents,
@@ -539,6 +608,30 @@ func (q *Queries) GetAgentStatement(ctx context.Context, arg GetAgentStatementPa
 	return i, err
 }
 
+const getOrderReturnByKey = `-- name: GetOrderReturnByKey :one
+SELECT id, order_id, amount, reason, recorded_at, recorded_by, idempotency_key FROM order_returns WHERE order_id = $1 AND idempotency_key = $2
+`
+
+type GetOrderReturnByKeyParams struct {
+	OrderID        string
+	IdempotencyKey *string
+}
+
+func (q *Queries) GetOrderReturnByKey(ctx context.Context, arg GetOrderReturnByKeyParams) (OrderReturn, error) {
+	row := q.db.QueryRow(ctx, getOrderReturnByKey, arg.OrderID, arg.IdempotencyKey)
+	var i OrderReturn
+	err := row.Scan(
+		&i.ID,
+		&i.OrderID,
+		&i.Amount,
+		&i.Reason,
+		&i.RecordedAt,
+		&i.RecordedBy,
+		&i.IdempotencyKey,
+	)
+	return i, err
+}
+
 const getSettlement = `-- name: GetSettlement :one
 SELECT id, period, kind, status, cutoff, returns_cutoff, started_by, approved_by, agents_total, agents_done, posted, total_credit, total_debit, started_at, approved_at, published_at, updated_at FROM rebate_settlements WHERE id = $1
 `
@@ -656,6 +749,31 @@ func (q *Queries) GetStatements(ctx context.Context, arg GetStatementsParams) ([
 	return items, nil
 }
 
+const getStoreDataPointsForUpdate = `-- name: GetStoreDataPointsForUpdate :one
+SELECT period, store_code, metric, points, note, recorded_by, recorded_at FROM store_data_points WHERE period = $1 AND store_code = $2 AND metric = $3 FOR UPDATE
+`
+
+type GetStoreDataPointsForUpdateParams struct {
+	Period    string
+	StoreCode string
+	Metric    string
+}
+
+func (q *Queries) GetStoreDataPointsForUpdate(ctx context.Context, arg GetStoreDataPointsForUpdateParams) (StoreDataPoint, error) {
+	row := q.db.QueryRow(ctx, getStoreDataPointsForUpdate, arg.Period, arg.StoreCode, arg.Metric)
+	var i StoreDataPoint
+	err := row.Scan(
+		&i.Period,
+		&i.StoreCode,
+		&i.Metric,
+		&i.Points,
+		&i.Note,
+		&i.RecordedBy,
+		&i.RecordedAt,
+	)
+	return i, err
+}
+
 const insertAdjustment = `-- name: InsertAdjustment :exec
 INSERT INTO rebate_adjustments (settlement_id, agent_code, program_code, amount, reason, created_by, dedup_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -688,7 +806,7 @@ func (q *Queries) InsertAdjustment(ctx context.Context, arg InsertAdjustmentPara
 const insertCreditNote = `-- name: InsertCreditNote :one
 INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
 VALUES ($1, $2, $3, $4, $5,
-        $6, $7, CASE WHEN $6::text = 'credit' THEN $7::numeric ELSE 0 END)
+        $6, $7, $7)
 ON CONFLICT (settlement_id, agent_code, program_code) DO NOTHING
 RETURNING id, no, settlement_id, period, agent_code, program_code, kind, amount, remaining, issued_at
 `
@@ -703,8 +821,9 @@ type InsertCreditNoteParams struct {
 	Amount       decimal.Decimal
 }
 
-// Posts a credit (or debit) note; a second post of the same settlement,
-// agent and program returns no row.
+// Posts a credit (or debit) note whole; a second post of the same settlement,
+// agent and program returns no row. The database then nets the agent's open
+// debit and credit notes (credit_notes_net).
 func (q *Queries) InsertCreditNote(ctx context.Context, arg InsertCreditNoteParams) (CreditNote, error) {
 	row := q.db.QueryRow(ctx, insertCreditNote,
 		arg.No,
@@ -737,12 +856,73 @@ INSERT INTO credit_note_uses (credit_note_id, order_id, amount) VALUES ($1, $2, 
 
 type InsertCreditNoteUseParams struct {
 	CreditNoteID int64
-	OrderID      string
+	OrderID      *string
 	Amount       decimal.Decimal
 }
 
 func (q *Queries) InsertCreditNoteUse(ctx context.Context, arg InsertCreditNoteUseParams) error {
 	_, err := q.db.Exec(ctx, insertCreditNoteUse, arg.CreditNoteID, arg.OrderID, arg.Amount)
+	return err
+}
+
+const insertOrderReturn = `-- name: InsertOrderReturn :one
+INSERT INTO order_returns (order_id, amount, reason, recorded_by, idempotency_key)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, order_id, amount, reason, recorded_at, recorded_by, idempotency_key
+`
+
+type InsertOrderReturnParams struct {
+	OrderID        string
+	Amount         decimal.Decimal
+	Reason         string
+	RecordedBy     *int64
+	IdempotencyKey *string
+}
+
+func (q *Queries) InsertOrderReturn(ctx context.Context, arg InsertOrderReturnParams) (OrderReturn, error) {
+	row := q.db.QueryRow(ctx, insertOrderReturn,
+		arg.OrderID,
+		arg.Amount,
+		arg.Reason,
+		arg.RecordedBy,
+		arg.IdempotencyKey,
+	)
+	var i OrderReturn
+	err := row.Scan(
+		&i.ID,
+		&i.OrderID,
+		&i.Amount,
+		&i.Reason,
+		&i.RecordedAt,
+		&i.RecordedBy,
+		&i.IdempotencyKey,
+	)
+	return i, err
+}
+
+const insertOrderReturnLine = `-- name: InsertOrderReturnLine :exec
+INSERT INTO order_return_lines (return_id, order_id, line_no, sku, qty, amount)
+VALUES ($1, $2, $3, $4, $5, $6)
+`
+
+type InsertOrderReturnLineParams struct {
+	ReturnID int64
+	OrderID  string
+	LineNo   int32
+	Sku      string
+	Qty      int64
+	Amount   decimal.Decimal
+}
+
+func (q *Queries) InsertOrderReturnLine(ctx context.Context, arg InsertOrderReturnLineParams) error {
+	_, err := q.db.Exec(ctx, insertOrderReturnLine,
+		arg.ReturnID,
+		arg.OrderID,
+		arg.LineNo,
+		arg.Sku,
+		arg.Qty,
+		arg.Amount,
+	)
 	return err
 }
 
@@ -875,10 +1055,61 @@ func (q *Queries) ListAgentCreditNotes(ctx context.Context, agentCode string) ([
 	return items, nil
 }
 
+const listAgentNoteUses = `-- name: ListAgentNoteUses :many
+SELECT u.id, u.credit_note_id, n.no AS credit_note_no, u.kind, u.amount, coalesce(u.order_id, '') AS order_id,
+       coalesce(d.no, '') AS debit_note_no, u.used_at
+FROM credit_note_uses u
+JOIN credit_notes n ON n.id = u.credit_note_id
+LEFT JOIN credit_notes d ON d.id = u.debit_note_id
+WHERE n.agent_code = $1
+ORDER BY u.id
+`
+
+type ListAgentNoteUsesRow struct {
+	ID           int64
+	CreditNoteID int64
+	CreditNoteNo string
+	Kind         string
+	Amount       decimal.Decimal
+	OrderID      string
+	DebitNoteNo  string
+	UsedAt       time.Time
+}
+
+// Every use, release and recovery of the agent's notes, oldest first.
+func (q *Queries) ListAgentNoteUses(ctx context.Context, agentCode string) ([]ListAgentNoteUsesRow, error) {
+	rows, err := q.db.Query(ctx, listAgentNoteUses, agentCode)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAgentNoteUsesRow{}
+	for rows.Next() {
+		var i ListAgentNoteUsesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreditNoteID,
+			&i.CreditNoteNo,
+			&i.Kind,
+			&i.Amount,
+			&i.OrderID,
+			&i.DebitNoteNo,
+			&i.UsedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOrderCreditUses = `-- name: ListOrderCreditUses :many
 SELECT u.credit_note_id, n.no, u.kind, u.amount, u.used_at
 FROM credit_note_uses u JOIN credit_notes n ON n.id = u.credit_note_id
-WHERE u.order_id = $1 ORDER BY u.id
+WHERE u.order_id = $1::text ORDER BY u.id
 `
 
 type ListOrderCreditUsesRow struct {
@@ -904,6 +1135,77 @@ func (q *Queries) ListOrderCreditUses(ctx context.Context, orderID string) ([]Li
 			&i.Kind,
 			&i.Amount,
 			&i.UsedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listOrderReturnLines = `-- name: ListOrderReturnLines :many
+SELECT return_id, order_id, line_no, sku, qty, amount FROM order_return_lines WHERE order_id = $1 ORDER BY return_id, line_no
+`
+
+func (q *Queries) ListOrderReturnLines(ctx context.Context, orderID string) ([]OrderReturnLine, error) {
+	rows, err := q.db.Query(ctx, listOrderReturnLines, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrderReturnLine{}
+	for rows.Next() {
+		var i OrderReturnLine
+		if err := rows.Scan(
+			&i.ReturnID,
+			&i.OrderID,
+			&i.LineNo,
+			&i.Sku,
+			&i.Qty,
+			&i.Amount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listOrderReturns = `-- name: ListOrderReturns :many
+SELECT r.id, r.amount, r.reason, r.recorded_at, coalesce(u.name, '') AS recorded_by
+FROM order_returns r LEFT JOIN users u ON u.id = r.recorded_by
+WHERE r.order_id = $1 ORDER BY r.id
+`
+
+type ListOrderReturnsRow struct {
+	ID         int64
+	Amount     decimal.Decimal
+	Reason     string
+	RecordedAt time.Time
+	RecordedBy string
+}
+
+func (q *Queries) ListOrderReturns(ctx context.Context, orderID string) ([]ListOrderReturnsRow, error) {
+	rows, err := q.db.Query(ctx, listOrderReturns, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOrderReturnsRow{}
+	for rows.Next() {
+		var i ListOrderReturnsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Amount,
+			&i.Reason,
+			&i.RecordedAt,
+			&i.RecordedBy,
 		); err != nil {
 			return nil, err
 		}
@@ -1023,6 +1325,62 @@ func (q *Queries) ListSettlementStatements(ctx context.Context, settlementID str
 	return items, nil
 }
 
+const listStoreDataPoints = `-- name: ListStoreDataPoints :many
+SELECT d.period, d.store_code, s.agent_code, d.metric, d.points, d.note, u.name AS recorded_by, d.recorded_at
+FROM store_data_points d JOIN stores s ON s.code = d.store_code JOIN users u ON u.id = d.recorded_by
+WHERE d.period = $1
+  AND ($2::text = '' OR s.agent_code = $2)
+  AND ($3::text = '' OR d.store_code = $3)
+ORDER BY d.store_code, d.metric
+`
+
+type ListStoreDataPointsParams struct {
+	Period string
+	Agent  string
+	Store  string
+}
+
+type ListStoreDataPointsRow struct {
+	Period     string
+	StoreCode  string
+	AgentCode  string
+	Metric     string
+	Points     decimal.Decimal
+	Note       string
+	RecordedBy string
+	RecordedAt time.Time
+}
+
+// A period's data points, filtered by agent and store (empty: any).
+func (q *Queries) ListStoreDataPoints(ctx context.Context, arg ListStoreDataPointsParams) ([]ListStoreDataPointsRow, error) {
+	rows, err := q.db.Query(ctx, listStoreDataPoints, arg.Period, arg.Agent, arg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListStoreDataPointsRow{}
+	for rows.Next() {
+		var i ListStoreDataPointsRow
+		if err := rows.Scan(
+			&i.Period,
+			&i.StoreCode,
+			&i.AgentCode,
+			&i.Metric,
+			&i.Points,
+			&i.Note,
+			&i.RecordedBy,
+			&i.RecordedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockOpenCreditNotes = `-- name: LockOpenCreditNotes :many
 SELECT id, no, remaining FROM credit_notes
 WHERE agent_code = $1 AND kind = 'credit' AND remaining > 0
@@ -1086,11 +1444,59 @@ func (q *Queries) LockSettlement(ctx context.Context, id string) (RebateSettleme
 	return i, err
 }
 
+const orderLinesReturned = `-- name: OrderLinesReturned :many
+SELECT l.line_no, l.sku, l.qty, l.net_value,
+       coalesce(sum(rl.qty), 0)::bigint AS returned_qty,
+       coalesce(sum(rl.amount), 0)::numeric AS returned_amount
+FROM order_lines l
+LEFT JOIN order_return_lines rl ON rl.order_id = l.order_id AND rl.line_no = l.line_no
+WHERE l.order_id = $1
+GROUP BY l.line_no, l.sku, l.qty, l.net_value
+ORDER BY l.line_no
+`
+
+type OrderLinesReturnedRow struct {
+	LineNo         int32
+	Sku            string
+	Qty            int64
+	NetValue       decimal.Decimal
+	ReturnedQty    int64
+	ReturnedAmount decimal.Decimal
+}
+
+// Each line of the order with what returns already took back.
+func (q *Queries) OrderLinesReturned(ctx context.Context, orderID string) ([]OrderLinesReturnedRow, error) {
+	rows, err := q.db.Query(ctx, orderLinesReturned, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrderLinesReturnedRow{}
+	for rows.Next() {
+		var i OrderLinesReturnedRow
+		if err := rows.Scan(
+			&i.LineNo,
+			&i.Sku,
+			&i.Qty,
+			&i.NetValue,
+			&i.ReturnedQty,
+			&i.ReturnedAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const postCreditNotes = `-- name: PostCreditNotes :execrows
 INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
 SELECT CASE WHEN s.credit > 0 THEN 'CN-' ELSE 'DN-' END || s.settlement_id || '-' || s.agent_code || '-' || s.program_code,
        s.settlement_id, st.period, s.agent_code, s.program_code,
-       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), s.credit
+       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), greatest(s.credit, s.debit)
 FROM rebate_statements s JOIN rebate_settlements st ON st.id = s.settlement_id
 WHERE s.settlement_id = $1 AND s.agent_code = ANY($2::text[])
   AND (s.credit > 0 OR s.debit > 0)
@@ -1103,7 +1509,9 @@ type PostCreditNotesParams struct {
 }
 
 // Posts the credit (or debit) note of every statement of the agents that has
-// one; a note already posted is left as is (exactly once).
+// one; a note already posted is left as is (exactly once). The database nets
+// each agent's open debit notes against its credit notes in the same
+// statement (the credit_notes_net_posted trigger).
 func (q *Queries) PostCreditNotes(ctx context.Context, arg PostCreditNotesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, postCreditNotes, arg.SettlementID, arg.Agents)
 	if err != nil {
@@ -1314,5 +1722,46 @@ func (q *Queries) UpdateSettlementProgress(ctx context.Context, id string) (Upda
 	row := q.db.QueryRow(ctx, updateSettlementProgress, id)
 	var i UpdateSettlementProgressRow
 	err := row.Scan(&i.AgentsDone, &i.Posted)
+	return i, err
+}
+
+const upsertStoreDataPoints = `-- name: UpsertStoreDataPoints :one
+INSERT INTO store_data_points (period, store_code, metric, points, note, recorded_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (period, store_code, metric) DO UPDATE
+SET points = EXCLUDED.points, note = EXCLUDED.note, recorded_by = EXCLUDED.recorded_by, recorded_at = now()
+RETURNING period, store_code, metric, points, note, recorded_by, recorded_at
+`
+
+type UpsertStoreDataPointsParams struct {
+	Period     string
+	StoreCode  string
+	Metric     string
+	Points     decimal.Decimal
+	Note       string
+	RecordedBy int64
+}
+
+// Records a store's points under a metric for the period, replacing an
+// earlier value.
+func (q *Queries) UpsertStoreDataPoints(ctx context.Context, arg UpsertStoreDataPointsParams) (StoreDataPoint, error) {
+	row := q.db.QueryRow(ctx, upsertStoreDataPoints,
+		arg.Period,
+		arg.StoreCode,
+		arg.Metric,
+		arg.Points,
+		arg.Note,
+		arg.RecordedBy,
+	)
+	var i StoreDataPoint
+	err := row.Scan(
+		&i.Period,
+		&i.StoreCode,
+		&i.Metric,
+		&i.Points,
+		&i.Note,
+		&i.RecordedBy,
+		&i.RecordedAt,
+	)
 	return i, err
 }

@@ -30,8 +30,8 @@ ON CONFLICT (buyer_kind, buyer_code, idempotency_key) DO NOTHING
 RETURNING *;
 
 -- name: InsertOrderLine :exec
-INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount)
-VALUES ($1, $2, $3, $4, $5, $6);
+INSERT INTO order_lines (order_id, line_no, sku, qty, list_price, net_amount, net_value)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: GetOrderByKey :one
 SELECT * FROM orders WHERE buyer_kind = $1 AND buyer_code = $2 AND idempotency_key = $3;

@@ -16,14 +16,15 @@ INSERT INTO credit_note_uses (credit_note_id, order_id, amount) VALUES ($1, $2, 
 -- name: ListOrderCreditUses :many
 SELECT u.credit_note_id, n.no, u.kind, u.amount, u.used_at
 FROM credit_note_uses u JOIN credit_notes n ON n.id = u.credit_note_id
-WHERE u.order_id = $1 ORDER BY u.id;
+WHERE u.order_id = sqlc.arg(order_id)::text ORDER BY u.id;
 
 -- name: InsertCreditNote :one
--- Posts a credit (or debit) note; a second post of the same settlement,
--- agent and program returns no row.
+-- Posts a credit (or debit) note whole; a second post of the same settlement,
+-- agent and program returns no row. The database then nets the agent's open
+-- debit and credit notes (credit_notes_net).
 INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
 VALUES (sqlc.arg(no), sqlc.arg(settlement_id), sqlc.arg(period), sqlc.arg(agent_code), sqlc.arg(program_code),
-        sqlc.arg(kind), sqlc.arg(amount), CASE WHEN sqlc.arg(kind)::text = 'credit' THEN sqlc.arg(amount)::numeric ELSE 0 END)
+        sqlc.arg(kind), sqlc.arg(amount), sqlc.arg(amount))
 ON CONFLICT (settlement_id, agent_code, program_code) DO NOTHING
 RETURNING *;
 
@@ -123,20 +124,36 @@ WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
 GROUP BY o.agent_code;
 
 -- name: AgentNewProductVolumes :many
--- Line amounts (after the grade discount) in SKUs launched on or after a day.
-SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
+-- The net value (the lines' share of the orders' net totals) of the lines in
+-- SKUs launched on or after a day.
+SELECT o.agent_code, sum(l.net_value)::numeric AS amount
 FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.sku = l.sku
 WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
   AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
   AND p.launch_date >= sqlc.arg(launched_from)::date
 GROUP BY o.agent_code;
 
--- name: AgentLineTotals :many
-SELECT o.agent_code, sum(l.net_amount)::numeric AS amount
-FROM orders o JOIN order_lines l ON l.order_id = o.id
+-- name: AgentNewProductReturns :many
+-- Returned lines in SKUs launched on or after a day, of those orders,
+-- recorded by the returns cut-off.
+SELECT o.agent_code, sum(rl.amount)::numeric AS amount
+FROM order_return_lines rl
+JOIN order_returns r ON r.id = rl.return_id
+JOIN orders o ON o.id = rl.order_id
+JOIN products p ON p.sku = rl.sku
 WHERE o.buyer_kind = 'agent' AND o.agent_code = ANY(sqlc.arg(agents)::text[])
   AND o.delivered_at >= sqlc.arg(start)::timestamptz AND o.delivered_at < sqlc.arg(cutoff)::timestamptz
+  AND r.recorded_at < sqlc.arg(returns_cutoff)
+  AND p.launch_date >= sqlc.arg(launched_from)::date
 GROUP BY o.agent_code;
+
+-- name: AgentDataPoints :many
+-- The agents' data-contribution score in the period: the points their
+-- stores earned, over every metric.
+SELECT s.agent_code, sum(d.points)::numeric AS points, count(DISTINCT d.store_code) AS stores
+FROM store_data_points d JOIN stores s ON s.code = d.store_code
+WHERE d.period = sqlc.arg(period) AND s.agent_code = ANY(sqlc.arg(agents)::text[])
+GROUP BY s.agent_code;
 
 -- name: AgentCampaignExecution :many
 -- Campaigns targeting the agents during the period, and those each
@@ -199,11 +216,13 @@ ORDER BY agent_code LIMIT sqlc.arg(lim);
 
 -- name: PostCreditNotes :execrows
 -- Posts the credit (or debit) note of every statement of the agents that has
--- one; a note already posted is left as is (exactly once).
+-- one; a note already posted is left as is (exactly once). The database nets
+-- each agent's open debit notes against its credit notes in the same
+-- statement (the credit_notes_net_posted trigger).
 INSERT INTO credit_notes (no, settlement_id, period, agent_code, program_code, kind, amount, remaining)
 SELECT CASE WHEN s.credit > 0 THEN 'CN-' ELSE 'DN-' END || s.settlement_id || '-' || s.agent_code || '-' || s.program_code,
        s.settlement_id, st.period, s.agent_code, s.program_code,
-       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), s.credit
+       CASE WHEN s.credit > 0 THEN 'credit' ELSE 'debit' END, greatest(s.credit, s.debit), greatest(s.credit, s.debit)
 FROM rebate_statements s JOIN rebate_settlements st ON st.id = s.settlement_id
 WHERE s.settlement_id = sqlc.arg(settlement_id) AND s.agent_code = ANY(sqlc.arg(agents)::text[])
   AND (s.credit > 0 OR s.debit > 0)
@@ -225,3 +244,70 @@ FROM rebate_statements s
 LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
 WHERE s.settlement_id = $1
 ORDER BY s.agent_code, s.program_code;
+
+-- name: AgentDebitBalance :one
+-- What the agent still owes on debit notes carried forward.
+SELECT coalesce(sum(remaining), 0)::numeric AS owed
+FROM credit_notes WHERE agent_code = $1 AND kind = 'debit' AND remaining > 0;
+
+-- name: ListAgentNoteUses :many
+-- Every use, release and recovery of the agent's notes, oldest first.
+SELECT u.id, u.credit_note_id, n.no AS credit_note_no, u.kind, u.amount, coalesce(u.order_id, '') AS order_id,
+       coalesce(d.no, '') AS debit_note_no, u.used_at
+FROM credit_note_uses u
+JOIN credit_notes n ON n.id = u.credit_note_id
+LEFT JOIN credit_notes d ON d.id = u.debit_note_id
+WHERE n.agent_code = $1
+ORDER BY u.id;
+
+-- name: GetStoreDataPointsForUpdate :one
+SELECT * FROM store_data_points WHERE period = $1 AND store_code = $2 AND metric = $3 FOR UPDATE;
+
+-- name: UpsertStoreDataPoints :one
+-- Records a store's points under a metric for the period, replacing an
+-- earlier value.
+INSERT INTO store_data_points (period, store_code, metric, points, note, recorded_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (period, store_code, metric) DO UPDATE
+SET points = EXCLUDED.points, note = EXCLUDED.note, recorded_by = EXCLUDED.recorded_by, recorded_at = now()
+RETURNING *;
+
+-- name: ListStoreDataPoints :many
+-- A period's data points, filtered by agent and store (empty: any).
+SELECT d.period, d.store_code, s.agent_code, d.metric, d.points, d.note, u.name AS recorded_by, d.recorded_at
+FROM store_data_points d JOIN stores s ON s.code = d.store_code JOIN users u ON u.id = d.recorded_by
+WHERE d.period = sqlc.arg(period)
+  AND (sqlc.arg(agent)::text = '' OR s.agent_code = sqlc.arg(agent))
+  AND (sqlc.arg(store)::text = '' OR d.store_code = sqlc.arg(store))
+ORDER BY d.store_code, d.metric;
+
+-- name: OrderLinesReturned :many
+-- Each line of the order with what returns already took back.
+SELECT l.line_no, l.sku, l.qty, l.net_value,
+       coalesce(sum(rl.qty), 0)::bigint AS returned_qty,
+       coalesce(sum(rl.amount), 0)::numeric AS returned_amount
+FROM order_lines l
+LEFT JOIN order_return_lines rl ON rl.order_id = l.order_id AND rl.line_no = l.line_no
+WHERE l.order_id = $1
+GROUP BY l.line_no, l.sku, l.qty, l.net_value
+ORDER BY l.line_no;
+
+-- name: GetOrderReturnByKey :one
+SELECT * FROM order_returns WHERE order_id = $1 AND idempotency_key = $2;
+
+-- name: InsertOrderReturn :one
+INSERT INTO order_returns (order_id, amount, reason, recorded_by, idempotency_key)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING *;
+
+-- name: InsertOrderReturnLine :exec
+INSERT INTO order_return_lines (return_id, order_id, line_no, sku, qty, amount)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: ListOrderReturns :many
+SELECT r.id, r.amount, r.reason, r.recorded_at, coalesce(u.name, '') AS recorded_by
+FROM order_returns r LEFT JOIN users u ON u.id = r.recorded_by
+WHERE r.order_id = $1 ORDER BY r.id;
+
+-- name: ListOrderReturnLines :many
+SELECT * FROM order_return_lines WHERE order_id = $1 ORDER BY return_id, line_no;

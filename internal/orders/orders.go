@@ -138,7 +138,7 @@ func UseCredit(ctx context.Context, q *dbgen.Queries, b Buyer, orderID string, a
 			break
 		}
 		use := decimal.Min(left, n.Remaining)
-		if err := q.InsertCreditNoteUse(ctx, dbgen.InsertCreditNoteUseParams{CreditNoteID: n.ID, OrderID: orderID, Amount: use}); err != nil {
+		if err := q.InsertCreditNoteUse(ctx, dbgen.InsertCreditNoteUseParams{CreditNoteID: n.ID, OrderID: &orderID, Amount: use}); err != nil {
 			return fmt.Errorf("orders: order %s uses credit note %s: %w", orderID, n.No, err)
 		}
 		left = left.Sub(use)

@@ -79,7 +79,11 @@ type Line struct {
 	ListAmount    decimal.Decimal `json:"list_amount"`
 	GradeDiscount decimal.Decimal `json:"grade_discount"`
 	NetAmount     decimal.Decimal `json:"net_amount"`
-	Steps         []Step          `json:"steps"`
+	// NetValue is the line's share of the order's net total (after the
+	// amount ladder and promotions): see Allocate. Returns are valued from
+	// it, and a period's volume by SKU adds it up.
+	NetValue decimal.Decimal `json:"net_value"`
+	Steps    []Step          `json:"steps"`
 }
 
 // Quote is a priced order.
@@ -225,6 +229,11 @@ func Price(in Input) (Quote, error) {
 		q.Promotions = append(q.Promotions, res)
 	}
 
+	values := Allocate(q.NetTotal, lineAmounts(q.Lines))
+	for i := range q.Lines {
+		q.Lines[i].NetValue = values[i]
+	}
+
 	// Credit notes pay what they can.
 	q.CreditOffset = decimal.Min(in.AvailableCredit, q.NetTotal)
 	if q.CreditOffset.IsPositive() {
@@ -234,4 +243,54 @@ func Price(in Input) (Quote, error) {
 	q.Payable = q.NetTotal.Sub(q.CreditOffset)
 	q.Steps = append(q.Steps, Step{Rule: "payable", Amount: q.Payable, Note: "net total less credit offset"})
 	return q, nil
+}
+
+func lineAmounts(ls []Line) []decimal.Decimal {
+	out := make([]decimal.Decimal, len(ls))
+	for i, l := range ls {
+		out[i] = l.NetAmount
+	}
+	return out
+}
+
+// Allocate splits total (to the fen) across parts in proportion to weights,
+// so the parts add up to total exactly: each part is its exact share rounded
+// down to the fen, and the fens left over go one each to the parts with the
+// largest remainders (ties: the earlier part). With no positive weight the
+// whole total goes to the first part. Weights must not be negative.
+func Allocate(total decimal.Decimal, weights []decimal.Decimal) []decimal.Decimal {
+	out := make([]decimal.Decimal, len(weights))
+	for i := range out {
+		out[i] = decimal.Zero
+	}
+	if len(weights) == 0 {
+		return out
+	}
+	sum := decimal.Zero
+	for _, w := range weights {
+		sum = sum.Add(w)
+	}
+	if !sum.IsPositive() {
+		out[0] = total
+		return out
+	}
+	fen := decimal.New(1, -Scale)
+	type rem struct {
+		i    int
+		frac decimal.Decimal
+	}
+	rems := make([]rem, len(weights))
+	given := decimal.Zero
+	for i, w := range weights {
+		exact := total.Mul(w).DivRound(sum, 12)
+		out[i] = exact.RoundFloor(Scale)
+		rems[i] = rem{i, exact.Sub(out[i])}
+		given = given.Add(out[i])
+	}
+	slices.SortStableFunc(rems, func(a, b rem) int { return b.frac.Cmp(a.frac) })
+	left := total.Sub(given).Div(fen).IntPart()
+	for k := 0; k < int(left) && k < len(rems); k++ {
+		out[rems[k].i] = out[rems[k].i].Add(fen)
+	}
+	return out
 }

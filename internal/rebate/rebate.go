@@ -190,7 +190,8 @@ type Inputs struct {
 	// of the grace days; Returns how many.
 	Returned decimal.Decimal `json:"returned"`
 	Returns  int64           `json:"returns"`
-	// NewProduct is the net volume (after returns) in new SKUs.
+	// NewProduct is the net volume in new SKUs: the delivered lines' net
+	// value (their share of the orders' net totals) less returned lines.
 	NewProduct decimal.Decimal `json:"new_product"`
 	// CampaignsTargeted and CampaignsExecuted count the campaigns targeting
 	// the agent in the period, and those it acknowledged and took part in.
@@ -200,8 +201,10 @@ type Inputs struct {
 	// BA holding a valid certificate at period end.
 	Stores          int64 `json:"stores"`
 	CertifiedStores int64 `json:"certified_stores"`
-	// DataPoints is the agent's data-contribution score.
+	// DataPoints is the agent's data-contribution score: the points its
+	// stores earned in the period; DataStores how many stores earned them.
 	DataPoints decimal.Decimal `json:"data_points"`
+	DataStores int64           `json:"data_stores"`
 	// PaidBefore is what earlier settlements of the period and program
 	// already paid the agent: credit notes less debit notes.
 	PaidBefore  decimal.Decimal `json:"paid_before"`
@@ -386,7 +389,7 @@ func Compute(p Program, in Inputs) (Statement, error) {
 		}
 		rate := points.Mul(b.RatePctPerPoint)
 		bonus("data", rate.IsPositive(), rate,
-			fmt.Sprintf("data contribution %s points%s × %s%% per point", in.DataPoints, limit, b.RatePctPerPoint))
+			fmt.Sprintf("data contribution %s points from %d stores%s × %s%% per point", in.DataPoints, in.DataStores, limit, b.RatePctPerPoint))
 	}
 	for _, l := range s.Lines {
 		s.Earned = s.Earned.Add(l.Amount)
