@@ -132,6 +132,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s.inventoryRoutes(v1)
 	s.transferRoutes(v1)
 	s.orderRoutes(v1)
+	s.returnRoutes(v1)
 	s.campaignRoutes(v1)
 	s.certificationRoutes(v1)
 	s.rebateRoutes(v1)
