@@ -449,6 +449,12 @@ type Statement struct {
 	Debit          money.Amount    `json:"debit"`
 	Note           string          `json:"note"`
 	Lines          []StatementLine `json:"lines"`
+	// NoteNo is the credit or debit note posted for the statement (empty
+	// before posting, or when nothing was due); Recovered what of a credit
+	// note went to recover debit notes carried forward, or what of a debit
+	// note has been recovered so far.
+	NoteNo    string       `json:"note_no"`
+	Recovered money.Amount `json:"recovered"`
 }
 
 // AgentStatements are an agent's statements in a settlement.
@@ -486,12 +492,21 @@ func (s *server) getStatements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	notes, err := s.q.SettlementAgentNotes(ctx, dbgen.SettlementAgentNotesParams{SettlementID: id, AgentCode: agent})
+	if err != nil {
+		return err
+	}
 	out := AgentStatements{Settlement: id, Agent: agent, Status: st.Status, Statements: []Statement{}}
 	for _, r := range rows {
 		stmt := Statement{Program: r.ProgramCode, ProgramVersion: r.ProgramVersion, Delivered: money.A(r.Delivered), Orders: r.OrdersCounted,
 			Returned: money.A(r.Returned), Returns: r.ReturnsCounted, Volume: money.A(r.Volume), Tier: r.Tier, Earned: money.A(r.Earned),
 			Capped: money.A(r.Capped), Adjusted: money.A(r.Adjusted), Total: money.A(r.Total), PaidBefore: money.A(r.PaidBefore),
-			Credit: money.A(r.Credit), Debit: money.A(r.Debit), Note: r.Note, Lines: []StatementLine{}}
+			Credit: money.A(r.Credit), Debit: money.A(r.Debit), Note: r.Note, Lines: []StatementLine{}, Recovered: money.A(decimal.Zero)}
+		for _, n := range notes {
+			if n.ProgramCode == r.ProgramCode {
+				stmt.NoteNo, stmt.Recovered = n.No, money.A(n.Recovered)
+			}
+		}
 		for _, l := range lines {
 			if l.ProgramCode == r.ProgramCode {
 				stmt.Lines = append(stmt.Lines, StatementLine{Rule: l.Rule, Basis: money.A(l.Basis), RatePct: l.RatePct.String(),
@@ -525,13 +540,13 @@ func (s *server) exportSettlement(c echo.Context) error {
 	res.WriteHeader(http.StatusOK)
 	w := csv.NewWriter(res)
 	_ = w.Write([]string{"settlement", "agent", "program", "program_version", "delivered", "orders", "returned", "returns", "volume", "tier",
-		"earned", "capped", "adjusted", "total", "paid_before", "credit", "debit", "note_no", "explanation"})
+		"earned", "capped", "adjusted", "total", "paid_before", "credit", "debit", "note_no", "explanation", "recovered"})
 	f := func(d decimal.Decimal) string { return d.StringFixed(money.Scale) }
 	for _, r := range rows {
 		_ = w.Write([]string{r.SettlementID, r.AgentCode, r.ProgramCode, strconv.Itoa(int(r.ProgramVersion)), f(r.Delivered),
 			strconv.FormatInt(r.OrdersCounted, 10), f(r.Returned), strconv.FormatInt(r.ReturnsCounted, 10), f(r.Volume),
 			strconv.Itoa(int(r.Tier)), f(r.Earned), f(r.Capped), f(r.Adjusted), f(r.Total), f(r.PaidBefore), f(r.Credit), f(r.Debit),
-			r.NoteNo, r.Note})
+			r.NoteNo, r.Note, f(r.Recovered)})
 	}
 	w.Flush()
 	return w.Error()

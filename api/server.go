@@ -136,6 +136,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s.campaignRoutes(v1)
 	s.certificationRoutes(v1)
 	s.rebateRoutes(v1)
+	s.ledgerRoutes(v1)
 	return e, nil
 }
 

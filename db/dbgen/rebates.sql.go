@@ -1253,7 +1253,9 @@ func (q *Queries) ListRebatePrograms(ctx context.Context) ([]RebateProgram, erro
 }
 
 const listSettlementStatements = `-- name: ListSettlementStatements :many
-SELECT s.settlement_id, s.agent_code, s.program_code, s.program_version, s.delivered, s.orders_counted, s.returned, s.returns_counted, s.volume, s.tier, s.earned, s.capped, s.adjusted, s.total, s.paid_before, s.credit, s.debit, s.note, s.computed_at, coalesce(n.no, '') AS note_no
+SELECT s.settlement_id, s.agent_code, s.program_code, s.program_version, s.delivered, s.orders_counted, s.returned, s.returns_counted, s.volume, s.tier, s.earned, s.capped, s.adjusted, s.total, s.paid_before, s.credit, s.debit, s.note, s.computed_at, coalesce(n.no, '') AS note_no,
+       coalesce((SELECT sum(u.amount) FROM credit_note_uses u
+                 WHERE u.kind = 'recovery' AND (u.credit_note_id = n.id OR u.debit_note_id = n.id)), 0)::numeric AS recovered
 FROM rebate_statements s
 LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
 WHERE s.settlement_id = $1
@@ -1281,9 +1283,12 @@ type ListSettlementStatementsRow struct {
 	Note           string
 	ComputedAt     time.Time
 	NoteNo         string
+	Recovered      decimal.Decimal
 }
 
-// Every statement of a settlement with its note, for the export.
+// Every statement of a settlement with its note, for the export; recovered
+// is what of a credit note went to debit notes carried forward, or what of
+// a debit note has been recovered so far.
 func (q *Queries) ListSettlementStatements(ctx context.Context, settlementID string) ([]ListSettlementStatementsRow, error) {
 	rows, err := q.db.Query(ctx, listSettlementStatements, settlementID)
 	if err != nil {
@@ -1314,6 +1319,7 @@ func (q *Queries) ListSettlementStatements(ctx context.Context, settlementID str
 			&i.Note,
 			&i.ComputedAt,
 			&i.NoteNo,
+			&i.Recovered,
 		); err != nil {
 			return nil, err
 		}
@@ -1646,6 +1652,56 @@ func (q *Queries) SettlementAdjustments(ctx context.Context, arg SettlementAdjus
 			&i.Amount,
 			&i.Reason,
 			&i.ByName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const settlementAgentNotes = `-- name: SettlementAgentNotes :many
+SELECT n.program_code, n.no, n.kind, n.amount, n.remaining,
+       coalesce((SELECT sum(u.amount) FROM credit_note_uses u
+                 WHERE u.kind = 'recovery' AND (u.credit_note_id = n.id OR u.debit_note_id = n.id)), 0)::numeric AS recovered
+FROM credit_notes n WHERE n.settlement_id = $1 AND n.agent_code = $2 ORDER BY n.program_code
+`
+
+type SettlementAgentNotesParams struct {
+	SettlementID string
+	AgentCode    string
+}
+
+type SettlementAgentNotesRow struct {
+	ProgramCode string
+	No          string
+	Kind        string
+	Amount      decimal.Decimal
+	Remaining   decimal.Decimal
+	Recovered   decimal.Decimal
+}
+
+// The notes a settlement posted to an agent, with what was recovered (see
+// ListSettlementStatements).
+func (q *Queries) SettlementAgentNotes(ctx context.Context, arg SettlementAgentNotesParams) ([]SettlementAgentNotesRow, error) {
+	rows, err := q.db.Query(ctx, settlementAgentNotes, arg.SettlementID, arg.AgentCode)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SettlementAgentNotesRow{}
+	for rows.Next() {
+		var i SettlementAgentNotesRow
+		if err := rows.Scan(
+			&i.ProgramCode,
+			&i.No,
+			&i.Kind,
+			&i.Amount,
+			&i.Remaining,
+			&i.Recovered,
 		); err != nil {
 			return nil, err
 		}

@@ -238,12 +238,24 @@ SELECT * FROM rebate_statement_lines WHERE settlement_id = $1 AND agent_code = $
 SELECT * FROM rebate_statements WHERE settlement_id = $1 AND agent_code = $2 AND program_code = $3;
 
 -- name: ListSettlementStatements :many
--- Every statement of a settlement with its note, for the export.
-SELECT s.*, coalesce(n.no, '') AS note_no
+-- Every statement of a settlement with its note, for the export; recovered
+-- is what of a credit note went to debit notes carried forward, or what of
+-- a debit note has been recovered so far.
+SELECT s.*, coalesce(n.no, '') AS note_no,
+       coalesce((SELECT sum(u.amount) FROM credit_note_uses u
+                 WHERE u.kind = 'recovery' AND (u.credit_note_id = n.id OR u.debit_note_id = n.id)), 0)::numeric AS recovered
 FROM rebate_statements s
 LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
 WHERE s.settlement_id = $1
 ORDER BY s.agent_code, s.program_code;
+
+-- name: SettlementAgentNotes :many
+-- The notes a settlement posted to an agent, with what was recovered (see
+-- ListSettlementStatements).
+SELECT n.program_code, n.no, n.kind, n.amount, n.remaining,
+       coalesce((SELECT sum(u.amount) FROM credit_note_uses u
+                 WHERE u.kind = 'recovery' AND (u.credit_note_id = n.id OR u.debit_note_id = n.id)), 0)::numeric AS recovered
+FROM credit_notes n WHERE n.settlement_id = $1 AND n.agent_code = $2 ORDER BY n.program_code;
 
 -- name: AgentDebitBalance :one
 -- What the agent still owes on debit notes carried forward.

@@ -27,8 +27,9 @@
 // so far less what was already paid, never less than zero. The final pays the
 // period's total less everything already paid (interim credits net of
 // debits); when that is negative, nothing is paid and the difference is a
-// debit carried forward. A correction after the final gives only the delta,
-// as a credit note when positive and a debit note when negative.
+// debit carried forward (the database recovers a debit note from the agent's
+// credit notes, see migration 00008). A correction after the final gives only
+// the delta, as a credit note when positive and a debit note when negative.
 package rebate
 
 import (
