@@ -730,7 +730,7 @@ func (s *server) listApprovals(c echo.Context) error {
 	if a := c.QueryParam("assigned"); a != "me" {
 		return errInvalid(FieldError{Field: "assigned", Detail: "must be me (the caller's inbox)"})
 	}
-	params := dbgen.ListPendingApprovalsParams{Role: string(p.Role), EscalatedFrom: []string{}}
+	params := dbgen.ListPendingApprovalsParams{Role: string(p.Role), EscalatedFrom: []string{}, UserID: p.UserID}
 	switch p.Role {
 	case auth.RoleAgent:
 		params.Agent = &p.Agent

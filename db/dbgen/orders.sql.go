@@ -694,6 +694,9 @@ FROM order_approvals a JOIN orders o ON o.id = a.order_id
 WHERE a.status = 'pending'
   AND ((a.role = $1::text AND ($2::text IS NULL OR a.agent_code = $2))
        OR (a.escalated AND a.role = ANY($3::text[])))
+  AND NOT EXISTS (SELECT 1 FROM order_approvals e
+                  WHERE e.order_id = a.order_id AND e.step_no < a.step_no AND e.status = 'approved'
+                    AND e.decided_by = $4::bigint)
 ORDER BY a.opened_at, a.order_id
 LIMIT 500
 `
@@ -702,6 +705,7 @@ type ListPendingApprovalsParams struct {
 	Role          string
 	Agent         *string
 	EscalatedFrom []string
+	UserID        int64
 }
 
 type ListPendingApprovalsRow struct {
@@ -725,9 +729,16 @@ type ListPendingApprovalsRow struct {
 }
 
 // The approver inbox: open steps the caller's role may decide now, either
-// as the step's role or, once escalated, as its escalation role.
+// as the step's role or, once escalated, as its escalation role — except the
+// steps of orders whose earlier step the caller approved (another approver
+// must decide them).
 func (q *Queries) ListPendingApprovals(ctx context.Context, arg ListPendingApprovalsParams) ([]ListPendingApprovalsRow, error) {
-	rows, err := q.db.Query(ctx, listPendingApprovals, arg.Role, arg.Agent, arg.EscalatedFrom)
+	rows, err := q.db.Query(ctx, listPendingApprovals,
+		arg.Role,
+		arg.Agent,
+		arg.EscalatedFrom,
+		arg.UserID,
+	)
 	if err != nil {
 		return nil, err
 	}

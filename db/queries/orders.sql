@@ -133,12 +133,17 @@ LIMIT sqlc.arg(lim);
 
 -- name: ListPendingApprovals :many
 -- The approver inbox: open steps the caller's role may decide now, either
--- as the step's role or, once escalated, as its escalation role.
+-- as the step's role or, once escalated, as its escalation role — except the
+-- steps of orders whose earlier step the caller approved (another approver
+-- must decide them).
 SELECT a.*, o.buyer_kind, o.buyer_code, o.payable, o.region, o.created_at AS order_created_at
 FROM order_approvals a JOIN orders o ON o.id = a.order_id
 WHERE a.status = 'pending'
   AND ((a.role = sqlc.arg(role)::text AND (sqlc.narg(agent)::text IS NULL OR a.agent_code = sqlc.narg(agent)))
        OR (a.escalated AND a.role = ANY(sqlc.arg(escalated_from)::text[])))
+  AND NOT EXISTS (SELECT 1 FROM order_approvals e
+                  WHERE e.order_id = a.order_id AND e.step_no < a.step_no AND e.status = 'approved'
+                    AND e.decided_by = sqlc.arg(user_id)::bigint)
 ORDER BY a.opened_at, a.order_id
 LIMIT 500;
 
