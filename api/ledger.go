@@ -250,6 +250,21 @@ func (s *server) recordDataPoints(c echo.Context) error {
 		if len(missing) > 0 {
 			return errInvalid(missing...)
 		}
+		// The scores of the agents whose stores were recorded, as they stand.
+		for _, it := range out.Items {
+			if _, done := out.Agents[it.Agent]; done {
+				continue
+			}
+			rows, err := q.ListStoreDataPoints(ctx, dbgen.ListStoreDataPointsParams{Period: period, Agent: it.Agent})
+			if err != nil {
+				return err
+			}
+			sum := decimal.Zero
+			for _, r := range rows {
+				sum = sum.Add(r.Points)
+			}
+			out.Agents[it.Agent] = money.A(sum)
+		}
 		return nil
 	})
 	if err != nil {

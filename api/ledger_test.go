@@ -253,7 +253,7 @@ func TestDataContributionPointsPayTheDataBonus(t *testing.T) {
 	h.do("POST", "/v1/store-data-points", hqAdmin, body(e("ST-NORTH-01", "pos_feed", "8"), e("ST-NORTH-02", "member_scans", "4.5"),
 		e("ST-EAST-01", "pos_feed", "30"))).expect(t, 200).json(t, &rec)
 	if len(rec.Items) != 3 || rec.Items[0].Previous == nil || rec.Items[0].Previous.StringFixed(2) != "10.00" || rec.Items[1].Previous != nil ||
-		rec.Items[0].Agent != "AG-NORTH" {
+		rec.Items[0].Agent != "AG-NORTH" || rec.Agents["AG-NORTH"].StringFixed(2) != "12.50" || rec.Agents["AG-EAST"].StringFixed(2) != "30.00" {
 		t.Fatalf("recorded %+v", rec)
 	}
 	var list api.DataPointsList
