@@ -441,16 +441,12 @@ func (s *server) submitOrder(c echo.Context) error {
 		} else if err != nil {
 			return err
 		}
-		// The promotions it used count for their caps and the campaign's figures.
-		for _, pr := range q.Promotions {
-			campaign, rule, ok := orders.SplitRuleID(pr.Rule)
-			if !pr.Applied || !ok {
-				continue
-			}
-			if err := qq.InsertCampaignUsage(ctx, dbgen.InsertCampaignUsageParams{CampaignID: campaign, RuleID: rule, OrderID: o.ID,
-				BuyerKind: b.Kind, BuyerCode: b.Code, Discount: pr.Discount, OrderNet: q.NetTotal}); err != nil {
-				return fmt.Errorf("order %s: promotion usage: %w", o.ID, err)
-			}
+		// The promotions it used count for their caps and the campaign's
+		// figures, re-checked under a lock per capped rule.
+		if err := orders.RecordPromotions(ctx, qq, b, o.ID, q); errors.Is(err, orders.ErrPromotionChanged) {
+			return errConflict(err.Error() + "; submit again to price it with the promotion's current usage")
+		} else if err != nil {
+			return err
 		}
 		return audit(ctx, qq, c, "submit", "order", o.ID, json.RawMessage(pricingJSON))
 	})

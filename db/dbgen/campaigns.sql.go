@@ -245,6 +245,36 @@ func (q *Queries) CampaignParticipation(ctx context.Context, campaignID string) 
 	return i, err
 }
 
+const campaignRules = `-- name: CampaignRules :many
+SELECT id, rules FROM campaigns WHERE id = ANY($1::text[]) ORDER BY id
+`
+
+type CampaignRulesRow struct {
+	ID    string
+	Rules []byte
+}
+
+// The rules of the given campaigns, for their caps.
+func (q *Queries) CampaignRules(ctx context.Context, ids []string) ([]CampaignRulesRow, error) {
+	rows, err := q.db.Query(ctx, campaignRules, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CampaignRulesRow{}
+	for rows.Next() {
+		var i CampaignRulesRow
+		if err := rows.Scan(&i.ID, &i.Rules); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const campaignSales = `-- name: CampaignSales :one
 SELECT coalesce(sum(net), 0)::numeric AS sales FROM (
     SELECT DISTINCT order_id, order_net AS net FROM campaign_usage WHERE campaign_id = $1
@@ -588,6 +618,34 @@ func (q *Queries) InsertCampaignUsage(ctx context.Context, arg InsertCampaignUsa
 	return err
 }
 
+const insertOrderFreeGood = `-- name: InsertOrderFreeGood :exec
+INSERT INTO order_free_goods (order_id, line_no, sku, qty, campaign_id, rule_id, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+`
+
+type InsertOrderFreeGoodParams struct {
+	OrderID    string
+	LineNo     int32
+	Sku        string
+	Qty        int64
+	CampaignID string
+	RuleID     string
+	Note       string
+}
+
+func (q *Queries) InsertOrderFreeGood(ctx context.Context, arg InsertOrderFreeGoodParams) error {
+	_, err := q.db.Exec(ctx, insertOrderFreeGood,
+		arg.OrderID,
+		arg.LineNo,
+		arg.Sku,
+		arg.Qty,
+		arg.CampaignID,
+		arg.RuleID,
+		arg.Note,
+	)
+	return err
+}
+
 const listCampaignEvents = `-- name: ListCampaignEvents :many
 SELECT id, campaign_id, at, kind, actor, detail, dedup_key FROM campaign_events WHERE campaign_id = $1 ORDER BY id
 `
@@ -671,6 +729,38 @@ func (q *Queries) ListCampaigns(ctx context.Context, arg ListCampaignsParams) ([
 	return items, nil
 }
 
+const listOrderFreeGoods = `-- name: ListOrderFreeGoods :many
+SELECT order_id, line_no, sku, qty, campaign_id, rule_id, note FROM order_free_goods WHERE order_id = $1 ORDER BY line_no
+`
+
+func (q *Queries) ListOrderFreeGoods(ctx context.Context, orderID string) ([]OrderFreeGood, error) {
+	rows, err := q.db.Query(ctx, listOrderFreeGoods, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrderFreeGood{}
+	for rows.Next() {
+		var i OrderFreeGood
+		if err := rows.Scan(
+			&i.OrderID,
+			&i.LineNo,
+			&i.Sku,
+			&i.Qty,
+			&i.CampaignID,
+			&i.RuleID,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockCampaign = `-- name: LockCampaign :one
 SELECT id, title, status, rules, target, materials, ack_deadline, starts_at, ends_at, reminder_every_s, created_by, created_at, updated_at, published_at, target_count, report FROM campaigns WHERE id = $1 FOR UPDATE
 `
@@ -697,6 +787,18 @@ func (q *Queries) LockCampaign(ctx context.Context, id string) (Campaign, error)
 		&i.Report,
 	)
 	return i, err
+}
+
+const lockCampaignRule = `-- name: LockCampaignRule :exec
+SELECT pg_advisory_xact_lock($1::bigint)
+`
+
+// Serialises the orders that use one capped campaign rule: a transaction-
+// scoped advisory lock on the rule's key (orders.RuleLockKey), released at
+// commit or rollback. Take several in ascending key order.
+func (q *Queries) LockCampaignRule(ctx context.Context, key int64) error {
+	_, err := q.db.Exec(ctx, lockCampaignRule, key)
+	return err
 }
 
 const markCampaignPublished = `-- name: MarkCampaignPublished :exec

@@ -327,6 +327,16 @@ type OrderEvent struct {
 	DedupKey string
 }
 
+type OrderFreeGood struct {
+	OrderID    string
+	LineNo     int32
+	Sku        string
+	Qty        int64
+	CampaignID string
+	RuleID     string
+	Note       string
+}
+
 type OrderLine struct {
 	OrderID   string
 	LineNo    int32

@@ -163,3 +163,20 @@ FROM campaigns c
 WHERE c.id = t.campaign_id AND t.campaign_id = sqlc.arg(campaign_id) AND t.target_kind = sqlc.arg(target_kind)
   AND t.target_code = sqlc.arg(target_code) AND c.status IN ('published', 'live')
 RETURNING t.acknowledged_at, (t.acknowledged_at = now())::boolean AS first;
+
+-- name: CampaignRules :many
+-- The rules of the given campaigns, for their caps.
+SELECT id, rules FROM campaigns WHERE id = ANY(sqlc.arg(ids)::text[]) ORDER BY id;
+
+-- name: LockCampaignRule :exec
+-- Serialises the orders that use one capped campaign rule: a transaction-
+-- scoped advisory lock on the rule's key (orders.RuleLockKey), released at
+-- commit or rollback. Take several in ascending key order.
+SELECT pg_advisory_xact_lock(sqlc.arg(key)::bigint);
+
+-- name: InsertOrderFreeGood :exec
+INSERT INTO order_free_goods (order_id, line_no, sku, qty, campaign_id, rule_id, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: ListOrderFreeGoods :many
+SELECT * FROM order_free_goods WHERE order_id = $1 ORDER BY line_no;

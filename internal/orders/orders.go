@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,6 +205,132 @@ func Promotions(ctx context.Context, q *dbgen.Queries, b Buyer, at time.Time) ([
 		pc.Usage[RuleID(u.CampaignID, u.RuleID)] = promo.Usage{BuyerUses: int(u.BuyerUses), BudgetSpent: u.Spent}
 	}
 	return append(promo.PricingRules(pc, rules), out...), nil
+}
+
+// ErrPromotionChanged: a capped promotion the order was priced with no
+// longer fits its cap (other orders used the budget or the buyer's uses
+// meanwhile).
+var ErrPromotionChanged = errors.New("a promotion's cap no longer covers the order")
+
+// RuleLockKey is the advisory-lock key that serialises the orders using one
+// campaign rule (a 64-bit FNV-1a hash of its name).
+func RuleLockKey(campaign, rule string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("campaign_rule\x00" + campaign + "\x00" + rule))
+	return int64(h.Sum64())
+}
+
+// appliedRule is a campaign rule a quote applied.
+type appliedRule struct {
+	campaign, rule string
+	discount       decimal.Decimal
+	caps           promo.Caps
+}
+
+func (a appliedRule) name() string { return "campaign " + a.campaign + " rule " + a.rule }
+
+// RecordPromotions records what the order's promotions gave: a usage row per
+// applied campaign rule (its caps and the campaign's figures read them). It
+// must run in the transaction that records the order.
+//
+// The quote was priced outside that transaction, so a capped rule — a
+// budget or uses per buyer — is checked again here: for each applied rule
+// with a cap it takes a transaction-scoped advisory lock (RuleLockKey, in
+// ascending key order, so concurrent orders never deadlock), re-reads the
+// rule's usage under the locks and returns ErrPromotionChanged, naming the
+// rule and why, when this order's use would take the rule past its budget
+// or the buyer past its uses. Concurrent orders using one capped rule thus
+// serialise on it and can never overspend it together; orders using no
+// capped rule take no lock.
+func RecordPromotions(ctx context.Context, q *dbgen.Queries, b Buyer, orderID string, quote pricing.Quote) error {
+	var applied []appliedRule
+	var ids []string
+	for _, p := range quote.Promotions {
+		campaign, rule, ok := SplitRuleID(p.Rule)
+		if !p.Applied || !ok {
+			continue
+		}
+		applied = append(applied, appliedRule{campaign: campaign, rule: rule, discount: p.Discount})
+		if !slices.Contains(ids, campaign) {
+			ids = append(ids, campaign)
+		}
+	}
+	if len(applied) > 0 {
+		if err := checkCaps(ctx, q, b, applied, ids); err != nil {
+			return err
+		}
+	}
+	for _, a := range applied {
+		if err := q.InsertCampaignUsage(ctx, dbgen.InsertCampaignUsageParams{CampaignID: a.campaign, RuleID: a.rule, OrderID: orderID,
+			BuyerKind: b.Kind, BuyerCode: b.Code, Discount: a.discount, OrderNet: quote.NetTotal}); err != nil {
+			return fmt.Errorf("orders: order %s: usage of %s: %w", orderID, a.name(), err)
+		}
+	}
+	return nil
+}
+
+// checkCaps locks the applied rules that have caps and checks that this
+// order's use of each still fits them.
+func checkCaps(ctx context.Context, q *dbgen.Queries, b Buyer, applied []appliedRule, ids []string) error {
+	rows, err := q.CampaignRules(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("orders: rules of campaigns %v: %w", ids, err)
+	}
+	caps := map[string]promo.Caps{}
+	for _, c := range rows {
+		var rs []promo.Rule
+		if err := json.Unmarshal(c.Rules, &rs); err != nil {
+			return fmt.Errorf("orders: rules of campaign %s: %w", c.ID, err)
+		}
+		for _, r := range rs {
+			caps[RuleID(c.ID, r.ID)] = r.Caps
+		}
+	}
+	var capped []appliedRule
+	for _, a := range applied {
+		if c := caps[RuleID(a.campaign, a.rule)]; c.UsesPerBuyer > 0 || c.Budget.IsPositive() {
+			a.caps = c
+			capped = append(capped, a)
+		}
+	}
+	if len(capped) == 0 {
+		return nil
+	}
+	keys := make([]int64, 0, len(capped))
+	var cappedIDs []string
+	for _, a := range capped {
+		keys = append(keys, RuleLockKey(a.campaign, a.rule))
+		if !slices.Contains(cappedIDs, a.campaign) {
+			cappedIDs = append(cappedIDs, a.campaign)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if err := q.LockCampaignRule(ctx, k); err != nil {
+			return fmt.Errorf("orders: lock capped campaign rules: %w", err)
+		}
+	}
+	usage, err := q.RuleUsage(ctx, dbgen.RuleUsageParams{BuyerKind: b.Kind, BuyerCode: b.Code, CampaignIds: cappedIDs})
+	if err != nil {
+		return fmt.Errorf("orders: promotion usage under lock: %w", err)
+	}
+	used := map[string]dbgen.RuleUsageRow{}
+	for _, u := range usage {
+		used[RuleID(u.CampaignID, u.RuleID)] = u
+	}
+	for _, a := range capped {
+		u := used[RuleID(a.campaign, a.rule)]
+		if n := int(u.BuyerUses); a.caps.UsesPerBuyer > 0 && n >= a.caps.UsesPerBuyer {
+			return fmt.Errorf("%w: %s: uses per buyer exhausted, %s %s has used it %d of %d times",
+				ErrPromotionChanged, a.name(), b.Kind, b.Code, n, a.caps.UsesPerBuyer)
+		}
+		if a.caps.Budget.IsPositive() && u.Spent.Add(a.discount).GreaterThan(a.caps.Budget) {
+			left := decimal.Max(a.caps.Budget.Sub(u.Spent), decimal.Zero)
+			return fmt.Errorf("%w: %s: budget %s has %s left (%s spent), less than the %s off this order was priced with",
+				ErrPromotionChanged, a.name(), a.caps.Budget.StringFixed(2), left.StringFixed(2), u.Spent.StringFixed(2), a.discount.StringFixed(2))
+		}
+	}
+	return nil
 }
 
 // unacknowledged stands for a live campaign the buyer has not acknowledged:
