@@ -420,6 +420,46 @@ func computeAgents(ctx context.Context, q *dbgen.Queries, st dbgen.RebateSettlem
 	return nil
 }
 
+// ClearStatements prepares a recompute in review: in one transaction it
+// deletes the settlement's statements (adjustment lines are kept: the
+// recompute applies them again), recounts the agents the programs in effect
+// apply to, and records the settlement as computing. It runs only in review
+// (or computing: a retried recompute).
+func (a *Rebates) ClearStatements(ctx context.Context, id string) (FreezeResult, error) {
+	var res FreezeResult
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := dbgen.New(tx)
+		st, err := q.LockSettlement(ctx, id)
+		if err != nil {
+			return fmt.Errorf("settlement %s: %w", id, err)
+		}
+		if st.Status != SettlementReview && st.Status != SettlementComputing {
+			return refused(ErrTypeSettlementConflict, "settlement %s is %s: it is recomputed in review", id, st.Status)
+		}
+		_, programs, err := loadSettlement(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		agents, grades := programTargets(programs)
+		total, err := q.CountProgramAgents(ctx, dbgen.CountProgramAgentsParams{Agents: agents, Grades: grades})
+		if err != nil {
+			return fmt.Errorf("settlement %s: count agents: %w", id, err)
+		}
+		if err := q.DeleteSettlementStatements(ctx, id); err != nil {
+			return fmt.Errorf("settlement %s: clear statements: %w", id, err)
+		}
+		if err := q.StartComputing(ctx, dbgen.StartComputingParams{ID: id, AgentsTotal: int32(total)}); err != nil {
+			return fmt.Errorf("settlement %s: %w", id, err)
+		}
+		if _, err := q.UpdateSettlementProgress(ctx, id); err != nil {
+			return fmt.Errorf("settlement %s: progress: %w", id, err)
+		}
+		res = FreezeResult{Agents: int(total), Programs: len(programs)}
+		return nil
+	})
+	return res, err
+}
+
 // AdjustmentInput is an adjustment line finance adds in review.
 type AdjustmentInput struct {
 	ID      string          `json:"id"`

@@ -74,6 +74,8 @@ const (
 	StepApprove           = "approve"
 	StepReleaseUnapproved = "release-unapproved"
 	StepDispatch          = "dispatch"
+	StepReceiptRemind     = "receipt-remind"
+	StepReceiptEscalate   = "receipt-escalate"
 	StepReceive           = "receive"
 	StepShortfall         = "shortfall"
 	StepRelease           = "release"
@@ -134,6 +136,29 @@ func (a *Transfers) TransferEscalate(ctx context.Context, key string) error {
 			return fmt.Errorf("transfer %s: mark escalated: %w", key, err)
 		}
 		return transferEvent(ctx, q, key, StepEscalate, SystemActor, "escalated", map[string]any{"to": "hq_sales"})
+	})
+}
+
+// TransferReceiptRemind records that the destination was reminded of a
+// transfer in transit whose receipt it has not reported yet.
+func (a *Transfers) TransferReceiptRemind(ctx context.Context, key string) error {
+	return a.tx(ctx, func(_ pgx.Tx, q *dbgen.Queries) error {
+		if err := a.status(ctx, q, key, q.MarkTransferReceiptReminded, TransferInTransit); err != nil {
+			return err
+		}
+		return transferEvent(ctx, q, key, StepReceiptRemind, SystemActor, "receipt_reminded", map[string]any{})
+	})
+}
+
+// TransferReceiptEscalate records that the overdue receipt is escalated to
+// hq_sales: from now on hq_admin and hq_sales may report it on the
+// destination's behalf, besides the owning agent.
+func (a *Transfers) TransferReceiptEscalate(ctx context.Context, key string) error {
+	return a.tx(ctx, func(_ pgx.Tx, q *dbgen.Queries) error {
+		if err := a.status(ctx, q, key, q.MarkTransferReceiptEscalated, TransferInTransit); err != nil {
+			return err
+		}
+		return transferEvent(ctx, q, key, StepReceiptEscalate, SystemActor, "receipt_escalated", map[string]any{"to": "hq_sales"})
 	})
 }
 
@@ -244,6 +269,9 @@ type TransferReceiveInput struct {
 	Actor          Actor          `json:"actor"`
 	Lines          []ReceivedLine `json:"lines"`
 	IdempotencyKey string         `json:"idempotency_key,omitempty"`
+	// OnBehalfOf is the agent owning the destination when HQ reports the
+	// receipt in its stead (once escalated).
+	OnBehalfOf string `json:"on_behalf_of,omitempty"`
 }
 
 // TransferReceive books the receipt: received units move from in transit to
@@ -292,6 +320,9 @@ func (a *Transfers) TransferReceive(ctx context.Context, in TransferReceiveInput
 		detail := map[string]any{"warehouse": in.Destination, "lines": in.Lines}
 		if in.IdempotencyKey != "" {
 			detail["idempotency_key"] = in.IdempotencyKey
+		}
+		if in.OnBehalfOf != "" {
+			detail["on_behalf_of"] = in.OnBehalfOf
 		}
 		if err := transferEvent(ctx, q, in.Key, StepReceive, in.Actor, "received", detail); err != nil {
 			return err

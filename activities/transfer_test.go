@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,6 +245,81 @@ func TestTransferCompensationIsIdempotent(t *testing.T) {
 	}
 	if f.status("TR-C") != activities.TransferRequested || len(f.steps("TR-C")) != 0 {
 		t.Fatalf("a refused reservation changed the transfer: %s %v", f.status("TR-C"), f.steps("TR-C"))
+	}
+	f.ledgerMatches()
+}
+
+// TestTransferReceiptDeadlineActivities: the receipt reminder and escalation
+// apply to a transfer in transit only, each once however often it runs; a
+// receipt reported by HQ on the destination's behalf records who and for
+// whom.
+func TestTransferReceiptDeadlineActivities(t *testing.T) {
+	t.Parallel()
+	f := newTrFixture(t)
+	ctx := context.Background()
+	lines := []activities.TransferLine{{SKU: "HY-03", Qty: 3}}
+	f.record("TR-D", lines)
+	f.twice(f.a.TransferReserve, activities.TransferReserveInput{Key: "TR-D", Source: "WH-SOUTH", Lines: lines})
+	// Not in transit yet: refused for good, nothing recorded.
+	for _, fn := range []any{f.a.TransferReceiptRemind, f.a.TransferReceiptEscalate} {
+		_, err := f.env.ExecuteActivity(fn, "TR-D")
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != activities.ErrTypeTransferState {
+			t.Fatalf("receipt deadline before dispatch: %v", err)
+		}
+	}
+	agent := activities.Actor{ID: "user:5", Name: "demo-agent-south", Role: "agent", Agent: "AG-SOUTH"}
+	f.twice(f.a.TransferApprove, activities.TransferApproveInput{Key: "TR-D", Source: "WH-SOUTH", Actor: agent, Requested: lines, Approved: lines})
+	f.twice(f.a.TransferDispatch, activities.TransferDispatchInput{Key: "TR-D", Source: "WH-SOUTH", Destination: "WH-EAST", Lines: lines})
+
+	f.twice(f.a.TransferReceiptRemind, "TR-D")
+	tr, err := f.q.GetTransfer(ctx, "TR-D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.ReceiptRemindedAt == nil || tr.ReceiptEscalatedAt != nil || tr.Status != activities.TransferInTransit {
+		t.Fatalf("after the receipt reminder: %+v", tr)
+	}
+	remindedAt := *tr.ReceiptRemindedAt
+	f.twice(f.a.TransferReceiptEscalate, "TR-D")
+	if tr, err = f.q.GetTransfer(ctx, "TR-D"); err != nil {
+		t.Fatal(err)
+	}
+	if tr.ReceiptEscalatedAt == nil || !tr.ReceiptRemindedAt.Equal(remindedAt) {
+		t.Fatalf("after the receipt escalation: %+v", tr)
+	}
+
+	sales := activities.Actor{ID: "user:2", Name: "demo-hq-sales", Role: "hq_sales"}
+	f.wantPostedOnce("receive", f.twice(f.a.TransferReceive, activities.TransferReceiveInput{
+		Key: "TR-D", Destination: "WH-EAST", Actor: sales, OnBehalfOf: "AG-EAST",
+		Lines: []activities.ReceivedLine{{SKU: "HY-03", Dispatched: 3, Received: 3}},
+	}), 1)
+	want := []string{"reserve", "approve", "dispatch", "receipt-remind", "receipt-escalate", "receive"}
+	if got := f.steps("TR-D"); !equalStrings(got, want) {
+		t.Fatalf("timeline steps %v, want %v", got, want)
+	}
+	events, err := f.q.ListTransferEvents(ctx, "TR-D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]dbgen.TransferEvent{}
+	for _, e := range events {
+		kinds[e.Kind] = e
+	}
+	if e := kinds["receipt_reminded"]; e.Actor != "system" {
+		t.Fatalf("receipt reminder event %+v", e)
+	}
+	if e := kinds["receipt_escalated"]; e.Actor != "system" || !strings.Contains(string(e.Detail), `"hq_sales"`) {
+		t.Fatalf("receipt escalation event %+v (%s)", e, e.Detail)
+	}
+	if e := kinds["received"]; e.Actor != "user:2" || e.ActorName != "demo-hq-sales" || !strings.Contains(string(e.Detail), `"on_behalf_of": "AG-EAST"`) {
+		t.Fatalf("received event %+v (%s)", e, e.Detail)
+	}
+	// Received: no more reminders.
+	_, err = f.env.ExecuteActivity(f.a.TransferReceiptRemind, "TR-D")
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() {
+		t.Fatalf("receipt reminder after the receipt: %v", err)
 	}
 	f.ledgerMatches()
 }

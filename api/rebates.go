@@ -32,6 +32,7 @@ func (s *server) rebateRoutes(g *echo.Group) {
 	g.GET("/settlements/:id", s.getSettlement)
 	g.POST("/settlements/:id/adjustments", s.adjustSettlement)
 	g.POST("/settlements/:id/approval", s.approveSettlement)
+	g.POST("/settlements/:id/recompute", s.recomputeSettlement)
 	g.GET("/settlements/:id/statements/:agent", s.getStatements)
 	g.GET("/settlements/:id/export", s.exportSettlement)
 }
@@ -385,6 +386,22 @@ func (s *server) approveSettlement(c echo.Context) error {
 		return err
 	}
 	st, err := s.settlementUpdate(c, workflows.SettlementApproveUpdate, workflows.SettlementApproval{Actor: actorOf(p)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+// recomputeSettlement computes every statement of a settlement in review
+// again, with the same cut-offs (finance): returns, data points, program
+// versions and campaign figures recorded since are taken in, adjustment
+// lines kept. It answers once the settlement is back in review.
+func (s *server) recomputeSettlement(c echo.Context) error {
+	p, err := allow(c, auth.RoleFinance)
+	if err != nil {
+		return err
+	}
+	st, err := s.settlementUpdate(c, workflows.SettlementRecomputeUpdate, workflows.SettlementRecompute{Actor: actorOf(p)})
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,10 @@ const EntitySettlement = "settlement"
 
 // Update and query names of the settlement workflow.
 const (
-	SettlementAdjustUpdate  = "adjust"
-	SettlementApproveUpdate = "approve"
-	SettlementStatusQuery   = "status"
+	SettlementAdjustUpdate    = "adjust"
+	SettlementApproveUpdate   = "approve"
+	SettlementRecomputeUpdate = "recompute"
+	SettlementStatusQuery     = "status"
 )
 
 // DefaultSettlementBatch is how many agents one compute or post activity
@@ -51,6 +52,13 @@ type SettlementApproval struct {
 	Actor Actor `json:"actor"`
 }
 
+// SettlementRecompute asks for every statement to be computed again in
+// review, with the same cut-offs: returns, data points, program versions or
+// campaign figures recorded since are taken in; adjustment lines are kept.
+type SettlementRecompute struct {
+	Actor Actor `json:"actor"`
+}
+
 // SettlementState is what the status query returns and updates answer with.
 type SettlementState struct {
 	ID          string                       `json:"id"`
@@ -69,16 +77,30 @@ type SettlementState struct {
 }
 
 type settlementWF struct {
-	st        SettlementState
-	adjusting int // adjustment updates in flight
-	approving bool
+	st          SettlementState
+	adjusting   int // adjustment updates in flight
+	approving   bool
+	recomputing bool
+	// incomplete: the last recompute was refused part-way (a program that
+	// cannot be computed); approval waits for a recompute that succeeds.
+	incomplete error
+}
+
+func (w *settlementWF) validateRecompute(r SettlementRecompute) error {
+	if r.Actor.Role != "finance" {
+		return appErr(ErrTypeForbidden, "only finance recomputes a settlement")
+	}
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.adjusting > 0 {
+		return appErr(ErrTypeConflict, "the settlement is %s: it is recomputed in review, when no adjustment or approval is under way", w.st.Status)
+	}
+	return nil
 }
 
 func (w *settlementWF) validateAdjustment(a SettlementAdjustment) error {
 	if a.Actor.Role != "finance" {
 		return appErr(ErrTypeForbidden, "only finance adjusts a settlement")
 	}
-	if w.st.Status != activities.SettlementReview || w.approving {
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing {
 		return appErr(ErrTypeConflict, "the settlement is %s: adjustments are taken in review", w.st.Status)
 	}
 	if a.Agent == "" || a.Program == "" || a.Amount.IsZero() || !a.Amount.Equal(a.Amount.Round(2)) || a.Reason == "" || len(a.Reason) > 500 {
@@ -91,11 +113,14 @@ func (w *settlementWF) validateApproval(a SettlementApproval) error {
 	if a.Actor.Role != "finance" {
 		return appErr(ErrTypeForbidden, "only finance approves a settlement")
 	}
-	if w.st.Status != activities.SettlementReview || w.approving {
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing {
 		return appErr(ErrTypeConflict, "the settlement is %s: no approval is awaited", w.st.Status)
 	}
 	if a.Actor.UserID == w.st.StartedBy {
 		return appErr(ErrTypeForbidden, "the settlement needs approval by a finance user other than the one who started it")
+	}
+	if w.incomplete != nil {
+		return appErr(ErrTypeConflict, "the last recompute was refused (%v): fix it and recompute before approving", w.incomplete)
 	}
 	if w.adjusting > 0 {
 		return appErr(ErrTypeConflict, "an adjustment is being applied: approve once it is done")
@@ -176,12 +201,60 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 		return w.st, err
 	}
 
-	status := func(s string) error {
+	// statusIn records the status from the coroutine of ctx (the workflow's
+	// or an update handler's), with actx its activity context.
+	statusIn := func(ctx, actx workflow.Context, s string) error {
 		w.st.Status = s
 		if err := workflow.ExecuteActivity(actx, a.SetSettlementStatus, activities.SettlementStatusInput{ID: in.ID, Status: s}).Get(actx, nil); err != nil {
 			return err
 		}
 		return setStatus(ctx, s)
+	}
+	status := func(s string) error { return statusIn(ctx, actx, s) }
+
+	compute := func(actx workflow.Context) error {
+		for after := ""; ; {
+			var r activities.BatchResult
+			if err := workflow.ExecuteActivity(actx, a.ComputeBatch, activities.BatchInput{ID: in.ID, After: after, Limit: batch}).Get(actx, &r); err != nil {
+				return err
+			}
+			if r.Last == "" {
+				return nil
+			}
+			after, w.st.AgentsDone = r.Last, r.Done
+		}
+	}
+	// Recompute (in review): clear the statements, recount the agents and
+	// compute them all again with the same cut-offs, then back to review. A
+	// refusal part-way (a program that cannot be computed) returns to review
+	// with approval refused until a recompute succeeds.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SettlementRecomputeUpdate,
+		func(ctx workflow.Context, r SettlementRecompute) (SettlementState, error) {
+			w.recomputing = true
+			defer func() { w.recomputing = false }()
+			actx := workflow.WithActivityOptions(ctx, opts)
+			var fr activities.FreezeResult
+			if err := workflow.ExecuteActivity(actx, a.ClearStatements, in.ID).Get(actx, &fr); err != nil {
+				return w.st, passOn(err) // nothing cleared: still in review
+			}
+			w.st.Status = activities.SettlementComputing
+			if err := setStatus(ctx, w.st.Status); err != nil {
+				return w.st, err
+			}
+			w.st.AgentsTotal, w.st.AgentsDone = fr.Agents, 0
+			cerr := compute(actx)
+			if err := statusIn(ctx, actx, activities.SettlementReview); err != nil {
+				return w.st, err
+			}
+			if cerr != nil {
+				w.incomplete = cerr
+				return w.st, passOn(cerr)
+			}
+			w.incomplete = nil
+			return w.st, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r SettlementRecompute) error { return w.validateRecompute(r) }}); err != nil {
+		return w.st, err
 	}
 
 	var fr activities.FreezeResult
@@ -193,20 +266,15 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 	if err := setStatus(ctx, w.st.Status); err != nil {
 		return w.st, err
 	}
-	for after := ""; ; {
-		var r activities.BatchResult
-		if err := workflow.ExecuteActivity(actx, a.ComputeBatch, activities.BatchInput{ID: in.ID, After: after, Limit: batch}).Get(actx, &r); err != nil {
-			return w.fail(ctx, actx, err)
-		}
-		if r.Last == "" {
-			break
-		}
-		after, w.st.AgentsDone = r.Last, r.Done
+	if err := compute(actx); err != nil {
+		return w.fail(ctx, actx, err)
 	}
 	if err := status(activities.SettlementReview); err != nil {
 		return w.st, err
 	}
-	if err := workflow.Await(ctx, func() bool { return w.st.Status == activities.SettlementApproved && w.adjusting == 0 }); err != nil {
+	if err := workflow.Await(ctx, func() bool {
+		return w.st.Status == activities.SettlementApproved && w.adjusting == 0 && !w.recomputing
+	}); err != nil {
 		return w.st, err
 	}
 	if err := setStatus(ctx, w.st.Status); err != nil {

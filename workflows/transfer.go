@@ -39,6 +39,14 @@ const (
 	TransferStateQuery = "state"
 )
 
+// transferReceiptDeadlineChange is the GetVersion change ID of the receipt
+// deadline: from version 1, a transfer in transit reminds the destination
+// and escalates the receipt to hq_sales (TransferTimeouts.ReceiptRemindAfter
+// and ReceiptEscalateAfter); before it (workflow.DefaultVersion, the
+// recorded histories of earlier transfers) the receipt was awaited without
+// deadlines.
+const transferReceiptDeadlineChange = "transfer-receipt-deadline"
+
 // TransferFieldError names a field of a refused update's request and what is
 // wrong with it, in the API's terms ("lines[1].approved_qty"). A refusal of
 // type ErrTypeInvalid carries a []TransferFieldError as its details;
@@ -51,24 +59,61 @@ type TransferFieldError struct {
 // TransferID is the workflow ID of the transfer with business key key.
 func TransferID(key string) string { return workflowID("transfer", key) }
 
-// TransferTimeouts are the approval deadlines, counted from the reservation:
-// the approver is reminded after RemindAfter, the decision is escalated to
-// hq_sales after EscalateAfter, and the request expires after ExpireAfter.
+// TransferTimeouts are a transfer's deadlines. The approval deadlines are
+// counted from the reservation: the approver is reminded after RemindAfter,
+// the decision is escalated to hq_sales after EscalateAfter, and the request
+// expires after ExpireAfter. The receipt deadlines are counted from the
+// dispatch: the destination is reminded after ReceiptRemindAfter and the
+// receipt is escalated to hq_sales after ReceiptEscalateAfter (hq_admin and
+// hq_sales may then record it on the destination's behalf); the transfer
+// never expires in transit, the units being on the road.
 type TransferTimeouts struct {
 	RemindAfter   time.Duration `json:"remind_after"`
 	EscalateAfter time.Duration `json:"escalate_after"`
 	ExpireAfter   time.Duration `json:"expire_after"`
+	// Zero means the default (48 h, 96 h), as in the inputs of workflows
+	// started before the receipt deadlines existed.
+	ReceiptRemindAfter   time.Duration `json:"receipt_remind_after,omitempty"`
+	ReceiptEscalateAfter time.Duration `json:"receipt_escalate_after,omitempty"`
 }
 
-// DefaultTransferTimeouts are 12 h, 24 h and 48 h.
+// Default receipt deadlines, counted from the dispatch.
+const (
+	DefaultReceiptRemindAfter   = 48 * time.Hour
+	DefaultReceiptEscalateAfter = 96 * time.Hour
+)
+
+// DefaultTransferTimeouts are 12 h, 24 h and 48 h for the approval, 48 h and
+// 96 h for the receipt.
 func DefaultTransferTimeouts() TransferTimeouts {
-	return TransferTimeouts{RemindAfter: 12 * time.Hour, EscalateAfter: 24 * time.Hour, ExpireAfter: 48 * time.Hour}
+	return TransferTimeouts{
+		RemindAfter: 12 * time.Hour, EscalateAfter: 24 * time.Hour, ExpireAfter: 48 * time.Hour,
+		ReceiptRemindAfter: DefaultReceiptRemindAfter, ReceiptEscalateAfter: DefaultReceiptEscalateAfter,
+	}
 }
 
-// Validate checks 0 < RemindAfter < EscalateAfter < ExpireAfter.
+// WithReceiptDefaults returns t with each zero receipt deadline set to its
+// default.
+func (t TransferTimeouts) WithReceiptDefaults() TransferTimeouts {
+	if t.ReceiptRemindAfter == 0 {
+		t.ReceiptRemindAfter = DefaultReceiptRemindAfter
+	}
+	if t.ReceiptEscalateAfter == 0 {
+		t.ReceiptEscalateAfter = DefaultReceiptEscalateAfter
+	}
+	return t
+}
+
+// Validate checks 0 < RemindAfter < EscalateAfter < ExpireAfter and, zero
+// receipt deadlines taken as their defaults, 0 < ReceiptRemindAfter <
+// ReceiptEscalateAfter.
 func (t TransferTimeouts) Validate() error {
 	if t.RemindAfter <= 0 || t.EscalateAfter <= t.RemindAfter || t.ExpireAfter <= t.EscalateAfter {
 		return fmt.Errorf("transfer timeouts: want 0 < remind (%s) < escalate (%s) < expire (%s)", t.RemindAfter, t.EscalateAfter, t.ExpireAfter)
+	}
+	r := t.WithReceiptDefaults()
+	if t.ReceiptRemindAfter < 0 || t.ReceiptEscalateAfter < 0 || r.ReceiptEscalateAfter <= r.ReceiptRemindAfter {
+		return fmt.Errorf("transfer timeouts: want 0 < receipt remind (%s) < receipt escalate (%s)", t.ReceiptRemindAfter, t.ReceiptEscalateAfter)
 	}
 	return nil
 }
@@ -129,11 +174,13 @@ type TransferOutcome struct {
 
 // TransferState is the workflow's view of the transfer (the state query).
 type TransferState struct {
-	Status     string                    `json:"status"`
-	Escalated  bool                      `json:"escalated"`
-	Reserved   []activities.TransferLine `json:"reserved"`
-	Dispatched []activities.TransferLine `json:"dispatched"`
-	Failure    string                    `json:"failure,omitempty"`
+	Status    string `json:"status"`
+	Escalated bool   `json:"escalated"`
+	// ReceiptEscalated: the receipt is overdue and escalated to hq_sales.
+	ReceiptEscalated bool                      `json:"receipt_escalated"`
+	Reserved         []activities.TransferLine `json:"reserved"`
+	Dispatched       []activities.TransferLine `json:"dispatched"`
+	Failure          string                    `json:"failure,omitempty"`
 }
 
 // TransferResult is how a transfer ended.
@@ -144,13 +191,16 @@ type TransferResult struct {
 
 // transfer is one run of the Transfer workflow.
 type transfer struct {
-	in         TransferInput
-	status     string
-	escalated  bool
-	failure    string
-	ending     string                    // the status the transfer is ending with, while it compensates
-	reserved   []activities.TransferLine // held at the source by this transfer
-	dispatched []activities.TransferLine // on the road
+	in        TransferInput
+	status    string
+	escalated bool
+	failure   string
+	// receiptEscalated: HQ may record the receipt on the destination's
+	// behalf.
+	receiptEscalated bool
+	ending           string                    // the status the transfer is ending with, while it compensates
+	reserved         []activities.TransferLine // held at the source by this transfer
+	dispatched       []activities.TransferLine // on the road
 
 	decision      *TransferDecision
 	cancel        *TransferCancel
@@ -176,7 +226,12 @@ type transferCompensation struct {
 //  3. on approval, release what was not approved and dispatch the rest: the
 //     source's on hand and reservation drop, the destination's in transit rises;
 //  4. wait for the receipt at the destination (the receive update): received
-//     units arrive, a shortfall is written off as a discrepancy.
+//     units arrive, a shortfall is written off as a discrepancy. Counted
+//     from the dispatch, the destination is reminded at ReceiptRemindAfter
+//     and the receipt is escalated to hq_sales at ReceiptEscalateAfter (HQ
+//     may then record it on the destination's behalf); the wait then goes
+//     on, since goods on the road are never received or cancelled
+//     automatically.
 //
 // Reject, expiry, cancel or a failing step before dispatch run the
 // compensations of the steps done so far, in reverse order, on a
@@ -201,7 +256,10 @@ func Transfer(ctx workflow.Context, in TransferInput) (TransferResult, error) {
 
 func (t *transfer) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, TransferStateQuery, func() (TransferState, error) {
-		return TransferState{Status: t.status, Escalated: t.escalated, Reserved: t.reserved, Dispatched: t.dispatched, Failure: t.failure}, nil
+		return TransferState{
+			Status: t.status, Escalated: t.escalated, ReceiptEscalated: t.receiptEscalated,
+			Reserved: t.reserved, Dispatched: t.dispatched, Failure: t.failure,
+		}, nil
 	}); err != nil {
 		return fmt.Errorf("transfer: query handler: %w", err)
 	}
@@ -337,9 +395,48 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 	}
 
 	// 4. Wait for the receipt. The units are on the road: a cancellation
-	// request cannot undo that, so the wait ignores it.
+	// request cannot undo that, so the wait ignores it. The receipt
+	// deadlines (since version 1 of transferReceiptDeadlineChange) chase the
+	// destination, then HQ, and undo nothing.
+	var deadlines []transferDeadline
+	if workflow.GetVersion(ctx, transferReceiptDeadlineChange, workflow.DefaultVersion, 1) >= 1 {
+		tt := t.in.Timeouts.WithReceiptDefaults()
+		deadlines = []transferDeadline{
+			{"receipt reminder", tt.ReceiptRemindAfter, a.TransferReceiptRemind},
+			{"receipt escalation", tt.ReceiptEscalateAfter, a.TransferReceiptEscalate},
+		}
+	}
+	dispatchedAt := workflow.Now(ctx)
+	received := func() bool { return t.receipt != nil }
 	for {
-		if err := workflow.Await(sctx, func() bool { return t.receipt != nil }); err != nil {
+		// The deadlines still due fire in order while nothing is being
+		// received; a receipt refused later finds the ones left.
+		for len(deadlines) > 0 && !received() {
+			st := deadlines[0]
+			if wait := dispatchedAt.Add(st.after).Sub(workflow.Now(ctx)); wait > 0 {
+				ok, err := workflow.AwaitWithOptions(sctx, workflow.AwaitOptions{
+					Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: st.name},
+				}, received)
+				if err != nil {
+					return TransferResult{}, fmt.Errorf("transfer %s: await receipt: %w", t.in.Key, err)
+				}
+				if ok {
+					break
+				}
+			}
+			deadlines = deadlines[1:]
+			if st.name == "receipt escalation" {
+				// HQ may receive as soon as the API says so, which is when
+				// the activity commits.
+				t.receiptEscalated = true
+			}
+			if err := workflow.ExecuteActivity(sctx, st.fn, t.in.Key).Get(sctx, nil); err != nil {
+				// Refused for good (the read model disagrees): the units are
+				// still on the road, so the receipt is still awaited.
+				logger.Error(st.name+" refused", "key", t.in.Key, "error", err)
+			}
+		}
+		if err := workflow.Await(sctx, received); err != nil {
 			return TransferResult{}, fmt.Errorf("transfer %s: await receipt: %w", t.in.Key, err)
 		}
 		if ctx.Err() != nil {
@@ -347,7 +444,7 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 		}
 		err := workflow.ExecuteActivity(sctx, a.TransferReceive, activities.TransferReceiveInput{
 			Key: t.in.Key, Destination: t.in.Destination, Actor: t.receipt.By, Lines: t.receivedLines(),
-			IdempotencyKey: t.receipt.IdempotencyKey,
+			OnBehalfOf: t.onBehalfOf(t.receipt.By), IdempotencyKey: t.receipt.IdempotencyKey,
 		}).Get(sctx, nil)
 		if err != nil {
 			// Refused for good: answer the update with the error and wait
@@ -363,6 +460,14 @@ func (t *transfer) run(ctx workflow.Context) (TransferResult, error) {
 		return TransferResult{}, err
 	}
 	return TransferResult{Status: TransferReceived}, nil
+}
+
+// transferDeadline is one receipt deadline: its timer's name, when it falls
+// due after the dispatch and the activity that records it.
+type transferDeadline struct {
+	name  string
+	after time.Duration
+	fn    any
 }
 
 func transferActivityOptions() workflow.ActivityOptions {
@@ -592,16 +697,30 @@ func (t *transfer) decide(ctx workflow.Context, d TransferDecision) (TransferOut
 }
 
 // mayReceive says whether by may report the receipt: the agent owning the
-// destination, or hq_admin / hq_sales for HQ's.
+// destination, or hq_admin / hq_sales for HQ's — and for an agent's once the
+// receipt is escalated, on the agent's behalf.
 func (t *transfer) mayReceive(by activities.Actor) bool {
+	hq := by.Role == "hq_admin" || by.Role == "hq_sales"
 	if t.in.DestinationAgent != "" {
-		return by.Role == "agent" && by.Agent == t.in.DestinationAgent
+		return (by.Role == "agent" && by.Agent == t.in.DestinationAgent) || (hq && t.receiptEscalated)
 	}
-	return by.Role == "hq_admin" || by.Role == "hq_sales"
+	return hq
+}
+
+// onBehalfOf is the agent owning the destination when by reports the
+// receipt in its stead (HQ, once escalated); empty otherwise.
+func (t *transfer) onBehalfOf(by activities.Actor) string {
+	if t.in.DestinationAgent != "" && !(by.Role == "agent" && by.Agent == t.in.DestinationAgent) {
+		return t.in.DestinationAgent
+	}
+	return ""
 }
 
 func (t *transfer) validateReceipt(r TransferReceipt) error {
 	if !t.mayReceive(r.By) {
+		if t.in.DestinationAgent != "" {
+			return transferRefuse(ErrTypeForbidden, "only agent "+t.in.DestinationAgent+" may report the receipt (hq_admin or hq_sales once escalated)")
+		}
 		return transferRefuse(ErrTypeForbidden, "only the destination's owner may report the receipt")
 	}
 	switch {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/alliance/backoffice/activities"
 )
@@ -81,14 +83,45 @@ func (e *trEnv) expectApprove(approved []activities.TransferLine, by activities.
 }
 
 func (e *trEnv) expectDispatch(lines []activities.TransferLine, err error) {
-	e.env.OnActivity(e.a.TransferDispatch, mock.Anything, activities.TransferDispatchInput{Key: "TR-1", Source: "WH-EAST", Destination: "WH-ECOM", Lines: lines}).
+	e.env.OnActivity(e.a.TransferDispatch, mock.Anything, activities.TransferDispatchInput{Key: "TR-1", Source: "WH-EAST", Destination: e.in.Destination, Lines: lines}).
 		Return(activities.StepResult{Movements: 2 * len(lines)}, err).Once()
 }
 
 func (e *trEnv) expectReceive(lines []activities.ReceivedLine, by activities.Actor) {
 	e.env.OnActivity(e.a.TransferReceive, mock.Anything, mock.MatchedBy(func(in activities.TransferReceiveInput) bool {
-		return in.Key == "TR-1" && in.Destination == "WH-ECOM" && in.Actor == by && slices.Equal(in.Lines, lines)
+		return in.Key == "TR-1" && in.Destination == e.in.Destination && in.Actor == by && slices.Equal(in.Lines, lines)
 	})).Return(activities.StepResult{}, nil).Once()
+}
+
+// expectReceiptDeadlines mocks the receipt reminder and escalation.
+func (e *trEnv) expectReceiptDeadlines() {
+	e.env.OnActivity(e.a.TransferReceiptRemind, mock.Anything, "TR-1").Return(nil).Once()
+	e.env.OnActivity(e.a.TransferReceiptEscalate, mock.Anything, "TR-1").Return(nil).Once()
+}
+
+// wantAt checks when (workflow time since start) activities ran.
+func (e *trEnv) wantAt(want map[string]time.Duration) {
+	e.t.Helper()
+	for name, at := range want {
+		if got, ok := e.at[name]; !ok || got != at {
+			e.t.Errorf("%s ran at %s (ran: %v), want %s", name, got, ok, at)
+		}
+	}
+}
+
+// state queries the workflow at delay (workflow time).
+func (e *trEnv) state(delay time.Duration) *TransferState {
+	st := &TransferState{}
+	e.env.RegisterDelayedCallback(func() {
+		v, err := e.env.QueryWorkflow(TransferStateQuery)
+		if err == nil {
+			err = v.Get(st)
+		}
+		if err != nil {
+			e.t.Errorf("query at %s: %v", delay, err)
+		}
+	}, delay)
+	return st
 }
 
 // trUpdate is the outcome of one update sent to the workflow.
@@ -439,4 +472,158 @@ func TestTransferCancellationDuringApprovalCompensates(t *testing.T) {
 	}
 	decide.wantOutcome(t, TransferCancelled)
 	e.wantCalls("TransferReserve", "TransferApprove", "TransferRelease", "TransferClose")
+}
+
+// Receipt deadlines: the transfer of these tests goes from AG-EAST's WH-EAST
+// to AG-SOUTH's WH-SOUTH, so that HQ receives only on the agent's behalf.
+func newTrReceiptEnv(t *testing.T) *trEnv {
+	e := newTrEnv(t)
+	e.in.Destination, e.in.DestinationAgent = "WH-SOUTH", "AG-SOUTH"
+	return e
+}
+
+var trFullReceipt = []ReceiptLine{{SKU: "HY-01", Received: 10}, {SKU: "RD-02", Received: 4}}
+
+// TestTransferReceiptRemindedEscalatedThenReceivedByHQ: dispatched at 1 h and
+// never confirmed, the destination is reminded 48 h after the dispatch and
+// the receipt escalated to hq_sales 96 h after it (the input, like those of
+// workflows started before the receipt deadlines, leaves them zero: the
+// defaults). Nothing is received or cancelled automatically; HQ may then
+// report the receipt on AG-SOUTH's behalf, which completes the transfer.
+func TestTransferReceiptRemindedEscalatedThenReceivedByHQ(t *testing.T) {
+	e := newTrReceiptEnv(t)
+	e.in.Timeouts = TransferTimeouts{RemindAfter: 12 * time.Hour, EscalateAfter: 24 * time.Hour, ExpireAfter: 48 * time.Hour}
+	e.expectReserve()
+	e.expectApprove(e.in.Lines, trEastAgent)
+	e.expectDispatch(e.in.Lines, nil)
+	e.expectReceiptDeadlines()
+	full := []activities.ReceivedLine{{SKU: "HY-01", Dispatched: 10, Received: 10}, {SKU: "RD-02", Dispatched: 4, Received: 4}}
+	e.env.OnActivity(e.a.TransferReceive, mock.Anything, mock.MatchedBy(func(in activities.TransferReceiveInput) bool {
+		return in.Key == "TR-1" && in.Destination == "WH-SOUTH" && in.Actor == trHQSales && in.OnBehalfOf == "AG-SOUTH" && slices.Equal(in.Lines, full)
+	})).Return(activities.StepResult{Movements: 4}, nil).Once()
+	e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent})
+	hqEarly := e.update(60*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQAdmin, Lines: trFullReceipt})
+	before := e.state(96 * time.Hour)
+	after := e.state(98 * time.Hour)
+	otherAgent := e.update(150*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trEastAgent, Lines: trFullReceipt})
+	receive := e.update(200*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQSales, Lines: trFullReceipt})
+	if res := e.run(); res.Status != TransferReceived {
+		t.Fatalf("result %+v", res)
+	}
+	hqEarly.wantRefused(t, ErrTypeForbidden) // not escalated yet
+	otherAgent.wantRefused(t, ErrTypeForbidden)
+	receive.wantOutcome(t, TransferReceived)
+	if before.Status != TransferInTransit || before.ReceiptEscalated || !after.ReceiptEscalated || after.Status != TransferInTransit {
+		t.Fatalf("state at 96h %+v, at 98h %+v", before, after)
+	}
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferDispatch", "TransferReceiptRemind", "TransferReceiptEscalate", "TransferReceive")
+	e.wantAt(map[string]time.Duration{"TransferReceiptRemind": 49 * time.Hour, "TransferReceiptEscalate": 97 * time.Hour, "TransferReceive": 200 * time.Hour})
+}
+
+// TestTransferReceivedBeforeReceiptReminder: received 47 h after the
+// dispatch, the transfer fires no receipt reminder and no escalation.
+func TestTransferReceivedBeforeReceiptReminder(t *testing.T) {
+	e := newTrReceiptEnv(t)
+	e.expectReserve()
+	e.expectApprove(e.in.Lines, trEastAgent)
+	e.expectDispatch(e.in.Lines, nil)
+	e.expectReceive([]activities.ReceivedLine{{SKU: "HY-01", Dispatched: 10, Received: 10}, {SKU: "RD-02", Dispatched: 4, Received: 4}}, trSouthAgent)
+	e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent})
+	hq := e.update(40*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQSales, Lines: trFullReceipt})
+	receive := e.update(48*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trSouthAgent, Lines: trFullReceipt})
+	if res := e.run(); res.Status != TransferReceived {
+		t.Fatalf("result %+v", res)
+	}
+	hq.wantRefused(t, ErrTypeForbidden)
+	receive.wantOutcome(t, TransferReceived)
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferDispatch", "TransferReceive")
+}
+
+// TestTransferReceiptDeadlinesSurviveARefusedReceipt: with custom receipt
+// deadlines (1 h, 3 h), a receipt refused by the booking step before the
+// reminder leaves the deadlines running: reminded and escalated on time,
+// then received.
+func TestTransferReceiptDeadlinesSurviveARefusedReceipt(t *testing.T) {
+	e := newTrReceiptEnv(t)
+	e.in.Timeouts.ReceiptRemindAfter, e.in.Timeouts.ReceiptEscalateAfter = time.Hour, 3*time.Hour
+	e.expectReserve()
+	e.expectApprove(e.in.Lines, trEastAgent)
+	e.expectDispatch(e.in.Lines, nil)
+	refused := temporal.NewNonRetryableApplicationError("transfer TR-1 is received: the step cannot apply", activities.ErrTypeTransferState, nil)
+	e.env.OnActivity(e.a.TransferReceive, mock.Anything, mock.Anything).Return(activities.StepResult{}, refused).Once()
+	e.expectReceiptDeadlines()
+	e.expectReceive([]activities.ReceivedLine{{SKU: "HY-01", Dispatched: 10, Received: 10}, {SKU: "RD-02", Dispatched: 4, Received: 4}}, trHQAdmin)
+	e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent})
+	first := e.update(time.Hour+30*time.Minute, TransferReceiveUpdate, TransferReceipt{By: trSouthAgent, Lines: trFullReceipt})
+	receive := e.update(5*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQAdmin, Lines: trFullReceipt})
+	if res := e.run(); res.Status != TransferReceived {
+		t.Fatalf("result %+v", res)
+	}
+	var appErr *temporal.ApplicationError
+	if !first.done || !errors.As(first.err, &appErr) || appErr.Type() != ErrTypeConflict {
+		t.Fatalf("refused receipt: %+v", first)
+	}
+	receive.wantOutcome(t, TransferReceived)
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferDispatch", "TransferReceive", "TransferReceiptRemind", "TransferReceiptEscalate", "TransferReceive")
+	e.wantAt(map[string]time.Duration{"TransferReceiptRemind": 2 * time.Hour, "TransferReceiptEscalate": 4 * time.Hour})
+}
+
+// TestTransferBeforeReceiptDeadlineVersionWaitsWithoutDeadlines: a workflow
+// that passed the dispatch before the receipt deadlines existed (GetVersion
+// answers DefaultVersion) waits for its receipt as it did: no reminder, no
+// escalation, HQ may not receive for the agent.
+func TestTransferBeforeReceiptDeadlineVersionWaitsWithoutDeadlines(t *testing.T) {
+	e := newTrReceiptEnv(t)
+	e.env.OnGetVersion(transferReceiptDeadlineChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	e.expectReserve()
+	e.expectApprove(e.in.Lines, trEastAgent)
+	e.expectDispatch(e.in.Lines, nil)
+	e.expectReceive([]activities.ReceivedLine{{SKU: "HY-01", Dispatched: 10, Received: 10}, {SKU: "RD-02", Dispatched: 4, Received: 4}}, trSouthAgent)
+	e.update(time.Hour, TransferDecideUpdate, TransferDecision{Approve: true, By: trEastAgent})
+	hq := e.update(150*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trHQSales, Lines: trFullReceipt})
+	e.update(200*time.Hour, TransferReceiveUpdate, TransferReceipt{By: trSouthAgent, Lines: trFullReceipt})
+	if res := e.run(); res.Status != TransferReceived {
+		t.Fatalf("result %+v", res)
+	}
+	hq.wantRefused(t, ErrTypeForbidden)
+	e.wantCalls("TransferReserve", "TransferApprove", "TransferDispatch", "TransferReceive")
+}
+
+func TestTransferReceiptTimeouts(t *testing.T) {
+	approval := TransferTimeouts{RemindAfter: time.Hour, EscalateAfter: 2 * time.Hour, ExpireAfter: 3 * time.Hour}
+	if err := approval.Validate(); err != nil { // zero receipt deadlines: the defaults
+		t.Fatal(err)
+	}
+	if got := approval.WithReceiptDefaults(); got.ReceiptRemindAfter != 48*time.Hour || got.ReceiptEscalateAfter != 96*time.Hour || got.RemindAfter != time.Hour {
+		t.Fatalf("WithReceiptDefaults = %+v", got)
+	}
+	if d := DefaultTransferTimeouts(); d.ReceiptRemindAfter != 48*time.Hour || d.ReceiptEscalateAfter != 96*time.Hour {
+		t.Fatalf("defaults %+v", d)
+	}
+	custom := approval
+	custom.ReceiptRemindAfter, custom.ReceiptEscalateAfter = time.Minute, 2*time.Minute
+	if err := custom.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ remind, escalate time.Duration }{
+		{-time.Hour, 0}, {0, -time.Hour}, {100 * time.Hour, 0}, {0, time.Hour}, {2 * time.Hour, 2 * time.Hour}, {3 * time.Hour, 2 * time.Hour},
+	} {
+		tt := approval
+		tt.ReceiptRemindAfter, tt.ReceiptEscalateAfter = bad.remind, bad.escalate
+		if tt.Validate() == nil {
+			t.Errorf("receipt deadlines %s / %s accepted", bad.remind, bad.escalate)
+		}
+	}
+	// An input recorded before the receipt deadlines existed decodes to
+	// zero ones (the defaults), and they are left out when zero.
+	var old TransferInput
+	if err := json.Unmarshal([]byte(`{"key":"TR-OLD","timeouts":{"remind_after":3600000000000,"escalate_after":7200000000000,"expire_after":10800000000000}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Timeouts != approval {
+		t.Fatalf("old input timeouts %+v", old.Timeouts)
+	}
+	if b, err := json.Marshal(approval); err != nil || strings.Contains(string(b), "receipt") {
+		t.Fatalf("zero receipt deadlines encoded: %s %v", b, err)
+	}
 }

@@ -500,27 +500,31 @@ type StoreDataPoint struct {
 }
 
 type Transfer struct {
-	Key                  string
-	SourceCode           string
-	DestinationCode      string
-	SourceAgentCode      *string
-	DestinationAgentCode *string
-	Region               string
-	Reason               string
-	WantedBy             time.Time
-	Status               string
-	Failure              string
-	CreatedBy            int64
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
-	RemindedAt           *time.Time
-	EscalatedAt          *time.Time
-	DecidedAt            *time.Time
-	DecidedBy            string
-	DecisionNote         string
-	DispatchedAt         *time.Time
-	ReceivedAt           *time.Time
-	ClosedAt             *time.Time
+	Key                   string
+	SourceCode            string
+	DestinationCode       string
+	SourceAgentCode       *string
+	DestinationAgentCode  *string
+	Region                string
+	Reason                string
+	WantedBy              time.Time
+	Status                string
+	Failure               string
+	CreatedBy             int64
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	RemindedAt            *time.Time
+	EscalatedAt           *time.Time
+	DecidedAt             *time.Time
+	DecidedBy             string
+	DecisionNote          string
+	DispatchedAt          *time.Time
+	ReceivedAt            *time.Time
+	ClosedAt              *time.Time
+	ReceiptRemindAfterS   *int32
+	ReceiptEscalateAfterS *int32
+	ReceiptRemindedAt     *time.Time
+	ReceiptEscalatedAt    *time.Time
 }
 
 type TransferEvent struct {

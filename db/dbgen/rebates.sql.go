@@ -519,6 +519,17 @@ func (q *Queries) CountSettlements(ctx context.Context, arg CountSettlementsPara
 	return i, err
 }
 
+const deleteSettlementStatements = `-- name: DeleteSettlementStatements :exec
+DELETE FROM rebate_statements WHERE settlement_id = $1
+`
+
+// Every statement of the settlement (their lines go with them), for a
+// recompute in review.
+func (q *Queries) DeleteSettlementStatements(ctx context.Context, settlementID string) error {
+	_, err := q.db.Exec(ctx, deleteSettlementStatements, settlementID)
+	return err
+}
+
 const deleteStatements = `-- name: DeleteStatements :exec
 DELETE FROM rebate_statements WHERE settlement_id = $1 AND agent_code = ANY($2::text[])
 `

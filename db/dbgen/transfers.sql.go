@@ -43,25 +43,28 @@ func (q *Queries) CloseTransfer(ctx context.Context, arg CloseTransferParams) (i
 
 const createTransfer = `-- name: CreateTransfer :one
 INSERT INTO transfers (key, source_code, destination_code, source_agent_code, destination_agent_code,
-                       region, reason, wanted_by, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                       region, reason, wanted_by, created_by, receipt_remind_after_s, receipt_escalate_after_s)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (key) DO NOTHING
-RETURNING key, source_code, destination_code, source_agent_code, destination_agent_code, region, reason, wanted_by, status, failure, created_by, created_at, updated_at, reminded_at, escalated_at, decided_at, decided_by, decision_note, dispatched_at, received_at, closed_at
+RETURNING key, source_code, destination_code, source_agent_code, destination_agent_code, region, reason, wanted_by, status, failure, created_by, created_at, updated_at, reminded_at, escalated_at, decided_at, decided_by, decision_note, dispatched_at, received_at, closed_at, receipt_remind_after_s, receipt_escalate_after_s, receipt_reminded_at, receipt_escalated_at
 `
 
 type CreateTransferParams struct {
-	Key                  string
-	SourceCode           string
-	DestinationCode      string
-	SourceAgentCode      *string
-	DestinationAgentCode *string
-	Region               string
-	Reason               string
-	WantedBy             time.Time
-	CreatedBy            int64
+	Key                   string
+	SourceCode            string
+	DestinationCode       string
+	SourceAgentCode       *string
+	DestinationAgentCode  *string
+	Region                string
+	Reason                string
+	WantedBy              time.Time
+	CreatedBy             int64
+	ReceiptRemindAfterS   *int32
+	ReceiptEscalateAfterS *int32
 }
 
-// Records a transfer request. No row back means the key exists.
+// Records a transfer request with its receipt deadlines (seconds after the
+// dispatch). No row back means the key exists.
 func (q *Queries) CreateTransfer(ctx context.Context, arg CreateTransferParams) (Transfer, error) {
 	row := q.db.QueryRow(ctx, createTransfer,
 		arg.Key,
@@ -73,6 +76,8 @@ func (q *Queries) CreateTransfer(ctx context.Context, arg CreateTransferParams) 
 		arg.Reason,
 		arg.WantedBy,
 		arg.CreatedBy,
+		arg.ReceiptRemindAfterS,
+		arg.ReceiptEscalateAfterS,
 	)
 	var i Transfer
 	err := row.Scan(
@@ -97,12 +102,16 @@ func (q *Queries) CreateTransfer(ctx context.Context, arg CreateTransferParams) 
 		&i.DispatchedAt,
 		&i.ReceivedAt,
 		&i.ClosedAt,
+		&i.ReceiptRemindAfterS,
+		&i.ReceiptEscalateAfterS,
+		&i.ReceiptRemindedAt,
+		&i.ReceiptEscalatedAt,
 	)
 	return i, err
 }
 
 const getTransfer = `-- name: GetTransfer :one
-SELECT key, source_code, destination_code, source_agent_code, destination_agent_code, region, reason, wanted_by, status, failure, created_by, created_at, updated_at, reminded_at, escalated_at, decided_at, decided_by, decision_note, dispatched_at, received_at, closed_at FROM transfers WHERE key = $1
+SELECT key, source_code, destination_code, source_agent_code, destination_agent_code, region, reason, wanted_by, status, failure, created_by, created_at, updated_at, reminded_at, escalated_at, decided_at, decided_by, decision_note, dispatched_at, received_at, closed_at, receipt_remind_after_s, receipt_escalate_after_s, receipt_reminded_at, receipt_escalated_at FROM transfers WHERE key = $1
 `
 
 func (q *Queries) GetTransfer(ctx context.Context, key string) (Transfer, error) {
@@ -130,6 +139,10 @@ func (q *Queries) GetTransfer(ctx context.Context, key string) (Transfer, error)
 		&i.DispatchedAt,
 		&i.ReceivedAt,
 		&i.ClosedAt,
+		&i.ReceiptRemindAfterS,
+		&i.ReceiptEscalateAfterS,
+		&i.ReceiptRemindedAt,
+		&i.ReceiptEscalatedAt,
 	)
 	return i, err
 }
@@ -256,7 +269,7 @@ func (q *Queries) ListTransferLines(ctx context.Context, transferKey string) ([]
 }
 
 const listTransfers = `-- name: ListTransfers :many
-SELECT t.key, t.source_code, t.destination_code, t.source_agent_code, t.destination_agent_code, t.region, t.reason, t.wanted_by, t.status, t.failure, t.created_by, t.created_at, t.updated_at, t.reminded_at, t.escalated_at, t.decided_at, t.decided_by, t.decision_note, t.dispatched_at, t.received_at, t.closed_at,
+SELECT t.key, t.source_code, t.destination_code, t.source_agent_code, t.destination_agent_code, t.region, t.reason, t.wanted_by, t.status, t.failure, t.created_by, t.created_at, t.updated_at, t.reminded_at, t.escalated_at, t.decided_at, t.decided_by, t.decision_note, t.dispatched_at, t.received_at, t.closed_at, t.receipt_remind_after_s, t.receipt_escalate_after_s, t.receipt_reminded_at, t.receipt_escalated_at,
        (SELECT count(*) FROM transfer_lines l WHERE l.transfer_key = t.key)::bigint AS line_count,
        (SELECT coalesce(sum(l.requested_qty), 0) FROM transfer_lines l WHERE l.transfer_key = t.key)::bigint AS requested_units
 FROM transfers t
@@ -265,53 +278,64 @@ WHERE t.key > $1::text
   AND ($3::text IS NULL OR t.source_code = $3 OR t.destination_code = $3)
   AND ($4::text IS NULL OR t.source_agent_code = $4 OR t.destination_agent_code = $4)
   AND ($5::text IS NULL OR t.source_agent_code = $5 OR t.destination_agent_code = $5)
-  AND ($6::text IS NULL OR (t.status = 'awaiting_approval' AND t.source_agent_code = $6))
-  AND (NOT $7::boolean OR (t.status = 'awaiting_approval' AND (t.source_agent_code IS NULL OR t.escalated_at IS NOT NULL)))
+  AND ($6::text IS NULL
+       OR (t.status = 'awaiting_approval' AND t.source_agent_code = $6)
+       OR (t.status = 'in_transit' AND t.destination_agent_code = $6))
+  AND ((NOT $7::boolean AND NOT $8::boolean)
+       OR ($7::boolean AND t.status = 'awaiting_approval' AND (t.source_agent_code IS NULL OR t.escalated_at IS NOT NULL))
+       OR ($8::boolean AND t.status = 'in_transit' AND (t.destination_agent_code IS NULL OR t.receipt_escalated_at IS NOT NULL)))
 ORDER BY t.key
-LIMIT $8
+LIMIT $9
 `
 
 type ListTransfersParams struct {
-	After         string
-	Status        *string
-	Warehouse     *string
-	Agent         *string
-	ScopeAgent    *string
-	AwaitingAgent *string
-	AwaitingHq    bool
-	Lim           int32
+	After             string
+	Status            *string
+	Warehouse         *string
+	Agent             *string
+	ScopeAgent        *string
+	AwaitingAgent     *string
+	AwaitingHq        bool
+	AwaitingHqReceipt bool
+	Lim               int32
 }
 
 type ListTransfersRow struct {
-	Key                  string
-	SourceCode           string
-	DestinationCode      string
-	SourceAgentCode      *string
-	DestinationAgentCode *string
-	Region               string
-	Reason               string
-	WantedBy             time.Time
-	Status               string
-	Failure              string
-	CreatedBy            int64
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
-	RemindedAt           *time.Time
-	EscalatedAt          *time.Time
-	DecidedAt            *time.Time
-	DecidedBy            string
-	DecisionNote         string
-	DispatchedAt         *time.Time
-	ReceivedAt           *time.Time
-	ClosedAt             *time.Time
-	LineCount            int64
-	RequestedUnits       int64
+	Key                   string
+	SourceCode            string
+	DestinationCode       string
+	SourceAgentCode       *string
+	DestinationAgentCode  *string
+	Region                string
+	Reason                string
+	WantedBy              time.Time
+	Status                string
+	Failure               string
+	CreatedBy             int64
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	RemindedAt            *time.Time
+	EscalatedAt           *time.Time
+	DecidedAt             *time.Time
+	DecidedBy             string
+	DecisionNote          string
+	DispatchedAt          *time.Time
+	ReceivedAt            *time.Time
+	ClosedAt              *time.Time
+	ReceiptRemindAfterS   *int32
+	ReceiptEscalateAfterS *int32
+	ReceiptRemindedAt     *time.Time
+	ReceiptEscalatedAt    *time.Time
+	LineCount             int64
+	RequestedUnits        int64
 }
 
 // Transfers by key, filtered. scope_agent limits an agent to transfers out of
-// or into its warehouses; awaiting_agent / awaiting_hq keep those waiting for
-// that approver (an agent owning the source; hq_sales for HQ's sources and
-// escalated ones).
+// or into its warehouses. awaiting_agent keeps those waiting for that agent:
+// its decision (it owns the source) or its receipt (in transit into its
+// warehouses). awaiting_hq keeps those waiting for hq_sales' decision (HQ's
+// sources and escalated ones); awaiting_hq_receipt those waiting for an HQ
+// receipt (in transit into HQ's warehouses, or with the receipt escalated).
 func (q *Queries) ListTransfers(ctx context.Context, arg ListTransfersParams) ([]ListTransfersRow, error) {
 	rows, err := q.db.Query(ctx, listTransfers,
 		arg.After,
@@ -321,6 +345,7 @@ func (q *Queries) ListTransfers(ctx context.Context, arg ListTransfersParams) ([
 		arg.ScopeAgent,
 		arg.AwaitingAgent,
 		arg.AwaitingHq,
+		arg.AwaitingHqReceipt,
 		arg.Lim,
 	)
 	if err != nil {
@@ -352,6 +377,10 @@ func (q *Queries) ListTransfers(ctx context.Context, arg ListTransfersParams) ([
 			&i.DispatchedAt,
 			&i.ReceivedAt,
 			&i.ClosedAt,
+			&i.ReceiptRemindAfterS,
+			&i.ReceiptEscalateAfterS,
+			&i.ReceiptRemindedAt,
+			&i.ReceiptEscalatedAt,
 			&i.LineCount,
 			&i.RequestedUnits,
 		); err != nil {
@@ -406,6 +435,32 @@ WHERE key = $1 AND status = 'awaiting_approval' AND escalated_at IS NULL
 
 func (q *Queries) MarkTransferEscalated(ctx context.Context, key string) (int64, error) {
 	result, err := q.db.Exec(ctx, markTransferEscalated, key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const markTransferReceiptEscalated = `-- name: MarkTransferReceiptEscalated :execrows
+UPDATE transfers SET receipt_escalated_at = now(), updated_at = now()
+WHERE key = $1 AND status = 'in_transit' AND receipt_escalated_at IS NULL
+`
+
+func (q *Queries) MarkTransferReceiptEscalated(ctx context.Context, key string) (int64, error) {
+	result, err := q.db.Exec(ctx, markTransferReceiptEscalated, key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const markTransferReceiptReminded = `-- name: MarkTransferReceiptReminded :execrows
+UPDATE transfers SET receipt_reminded_at = now(), updated_at = now()
+WHERE key = $1 AND status = 'in_transit' AND receipt_reminded_at IS NULL
+`
+
+func (q *Queries) MarkTransferReceiptReminded(ctx context.Context, key string) (int64, error) {
+	result, err := q.db.Exec(ctx, markTransferReceiptReminded, key)
 	if err != nil {
 		return 0, err
 	}

@@ -197,6 +197,11 @@ INSERT INTO rebate_adjustments (settlement_id, agent_code, program_code, amount,
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (settlement_id, dedup_key) DO NOTHING;
 
+-- name: DeleteSettlementStatements :exec
+-- Every statement of the settlement (their lines go with them), for a
+-- recompute in review.
+DELETE FROM rebate_statements WHERE settlement_id = $1;
+
 -- name: DeleteStatements :exec
 DELETE FROM rebate_statements WHERE settlement_id = sqlc.arg(settlement_id) AND agent_code = ANY(sqlc.arg(agents)::text[]);
 

@@ -1,8 +1,9 @@
 -- name: CreateTransfer :one
--- Records a transfer request. No row back means the key exists.
+-- Records a transfer request with its receipt deadlines (seconds after the
+-- dispatch). No row back means the key exists.
 INSERT INTO transfers (key, source_code, destination_code, source_agent_code, destination_agent_code,
-                       region, reason, wanted_by, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                       region, reason, wanted_by, created_by, receipt_remind_after_s, receipt_escalate_after_s)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (key) DO NOTHING
 RETURNING *;
 
@@ -60,6 +61,14 @@ WHERE transfer_key = sqlc.arg(transfer_key) AND sku = sqlc.arg(sku) AND approved
 UPDATE transfers SET status = 'in_transit', dispatched_at = now(), updated_at = now()
 WHERE key = $1 AND status = 'approved';
 
+-- name: MarkTransferReceiptReminded :execrows
+UPDATE transfers SET receipt_reminded_at = now(), updated_at = now()
+WHERE key = $1 AND status = 'in_transit' AND receipt_reminded_at IS NULL;
+
+-- name: MarkTransferReceiptEscalated :execrows
+UPDATE transfers SET receipt_escalated_at = now(), updated_at = now()
+WHERE key = $1 AND status = 'in_transit' AND receipt_escalated_at IS NULL;
+
 -- name: SetTransferLineDispatched :execrows
 UPDATE transfer_lines SET dispatched_qty = sqlc.arg(dispatched_qty)
 WHERE transfer_key = sqlc.arg(transfer_key) AND sku = sqlc.arg(sku) AND dispatched_qty IS NULL;
@@ -86,9 +95,11 @@ WHERE key = sqlc.arg(key) AND status IN ('requested', 'awaiting_approval', 'appr
 
 -- name: ListTransfers :many
 -- Transfers by key, filtered. scope_agent limits an agent to transfers out of
--- or into its warehouses; awaiting_agent / awaiting_hq keep those waiting for
--- that approver (an agent owning the source; hq_sales for HQ's sources and
--- escalated ones).
+-- or into its warehouses. awaiting_agent keeps those waiting for that agent:
+-- its decision (it owns the source) or its receipt (in transit into its
+-- warehouses). awaiting_hq keeps those waiting for hq_sales' decision (HQ's
+-- sources and escalated ones); awaiting_hq_receipt those waiting for an HQ
+-- receipt (in transit into HQ's warehouses, or with the receipt escalated).
 SELECT t.*,
        (SELECT count(*) FROM transfer_lines l WHERE l.transfer_key = t.key)::bigint AS line_count,
        (SELECT coalesce(sum(l.requested_qty), 0) FROM transfer_lines l WHERE l.transfer_key = t.key)::bigint AS requested_units
@@ -98,7 +109,11 @@ WHERE t.key > sqlc.arg(after)::text
   AND (sqlc.narg(warehouse)::text IS NULL OR t.source_code = sqlc.narg(warehouse) OR t.destination_code = sqlc.narg(warehouse))
   AND (sqlc.narg(agent)::text IS NULL OR t.source_agent_code = sqlc.narg(agent) OR t.destination_agent_code = sqlc.narg(agent))
   AND (sqlc.narg(scope_agent)::text IS NULL OR t.source_agent_code = sqlc.narg(scope_agent) OR t.destination_agent_code = sqlc.narg(scope_agent))
-  AND (sqlc.narg(awaiting_agent)::text IS NULL OR (t.status = 'awaiting_approval' AND t.source_agent_code = sqlc.narg(awaiting_agent)))
-  AND (NOT sqlc.arg(awaiting_hq)::boolean OR (t.status = 'awaiting_approval' AND (t.source_agent_code IS NULL OR t.escalated_at IS NOT NULL)))
+  AND (sqlc.narg(awaiting_agent)::text IS NULL
+       OR (t.status = 'awaiting_approval' AND t.source_agent_code = sqlc.narg(awaiting_agent))
+       OR (t.status = 'in_transit' AND t.destination_agent_code = sqlc.narg(awaiting_agent)))
+  AND ((NOT sqlc.arg(awaiting_hq)::boolean AND NOT sqlc.arg(awaiting_hq_receipt)::boolean)
+       OR (sqlc.arg(awaiting_hq)::boolean AND t.status = 'awaiting_approval' AND (t.source_agent_code IS NULL OR t.escalated_at IS NOT NULL))
+       OR (sqlc.arg(awaiting_hq_receipt)::boolean AND t.status = 'in_transit' AND (t.destination_agent_code IS NULL OR t.receipt_escalated_at IS NOT NULL)))
 ORDER BY t.key
 LIMIT sqlc.arg(lim);
