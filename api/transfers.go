@@ -41,13 +41,26 @@ func (s *server) transferRoutes(g *echo.Group) {
 	g.POST("/transfers/:key/cancel", s.cancelTransfer)
 }
 
-// transferTimeouts returns the approval deadlines new transfers get: t, or
-// the defaults (12 h / 24 h / 48 h) when t is zero.
+// transferTimeouts returns the deadlines new transfers get: t, or the
+// defaults (12 h / 24 h / 48 h for the approval) when t is zero; zero
+// receipt deadlines are the defaults (48 h / 96 h).
 func transferTimeouts(t workflows.TransferTimeouts) (workflows.TransferTimeouts, error) {
 	if t == (workflows.TransferTimeouts{}) {
 		return workflows.DefaultTransferTimeouts(), nil
 	}
-	return t, t.Validate()
+	return t.WithReceiptDefaults(), t.Validate()
+}
+
+// Bounds of a receipt deadline given in a request.
+const (
+	minReceiptDeadline = time.Minute
+	maxReceiptDeadline = 90 * 24 * time.Hour
+)
+
+// transferSeconds is d in whole seconds, rounded up (so a positive d stays
+// positive), as the transfers table stores the receipt deadlines.
+func transferSeconds(d time.Duration) int32 {
+	return int32((d + time.Second - 1) / time.Second)
 }
 
 // transferReaders may read transfers: HQ-side roles all, an agent those out
@@ -93,6 +106,16 @@ type TransferSummary struct {
 	DispatchedAt *time.Time `json:"dispatched_at"`
 	ReceivedAt   *time.Time `json:"received_at"`
 	ClosedAt     *time.Time `json:"closed_at"`
+	// The receipt deadlines after the dispatch, as Go durations ("48h0m0s";
+	// null for transfers requested before they existed), when the
+	// destination was reminded, and when the receipt was escalated to
+	// hq_sales (ReceiptEscalated: hq_admin and hq_sales may now report it on
+	// the destination's behalf).
+	ReceiptRemindAfter   *string    `json:"receipt_remind_after"`
+	ReceiptEscalateAfter *string    `json:"receipt_escalate_after"`
+	ReceiptRemindedAt    *time.Time `json:"receipt_reminded_at"`
+	ReceiptEscalatedAt   *time.Time `json:"receipt_escalated_at"`
+	ReceiptEscalated     bool       `json:"receipt_escalated"`
 }
 
 // TransferListItem is one transfer of a list.
@@ -135,13 +158,23 @@ func transferSummaryOf(t dbgen.Transfer) TransferSummary {
 	if t.SourceAgentCode != nil {
 		approver = "agent:" + *t.SourceAgentCode
 	}
+	duration := func(s *int32) *string {
+		if s == nil {
+			return nil
+		}
+		d := (time.Duration(*s) * time.Second).String()
+		return &d
+	}
 	return TransferSummary{
 		Key: t.Key, WorkflowID: workflows.TransferID(t.Key), Source: t.SourceCode, Destination: t.DestinationCode,
 		SourceAgent: t.SourceAgentCode, DestinationAgent: t.DestinationAgentCode, Region: t.Region,
-		Approver: approver, Escalated: t.EscalatedAt != nil, Reason: t.Reason, WantedBy: t.WantedBy.Format(time.DateOnly),
+		Approver: approver, Escalated: t.EscalatedAt != nil, ReceiptEscalated: t.ReceiptEscalatedAt != nil,
+		ReceiptRemindAfter: duration(t.ReceiptRemindAfterS), ReceiptEscalateAfter: duration(t.ReceiptEscalateAfterS),
+		Reason: t.Reason, WantedBy: t.WantedBy.Format(time.DateOnly),
 		Status: t.Status, Failure: t.Failure, DecidedBy: t.DecidedBy, DecisionNote: t.DecisionNote,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, RemindedAt: t.RemindedAt, EscalatedAt: t.EscalatedAt,
-		DecidedAt: t.DecidedAt, DispatchedAt: t.DispatchedAt, ReceivedAt: t.ReceivedAt, ClosedAt: t.ClosedAt,
+		DecidedAt: t.DecidedAt, DispatchedAt: t.DispatchedAt, ReceiptRemindedAt: t.ReceiptRemindedAt,
+		ReceiptEscalatedAt: t.ReceiptEscalatedAt, ReceivedAt: t.ReceivedAt, ClosedAt: t.ClosedAt,
 	}
 }
 
@@ -227,11 +260,60 @@ type transferLineInput struct {
 }
 
 type transferInput struct {
-	Source      *string           `json:"source"`
-	Destination *string           `json:"destination"`
-	Lines       []json.RawMessage `json:"lines"`
-	Reason      *string           `json:"reason"`
-	WantedBy    *string           `json:"wanted_by"`
+	Source           *string                        `json:"source"`
+	Destination      *string                        `json:"destination"`
+	Lines            []json.RawMessage              `json:"lines"`
+	Reason           *string                        `json:"reason"`
+	WantedBy         *string                        `json:"wanted_by"`
+	ReceiptDeadlines *transferReceiptDeadlinesInput `json:"receipt_deadlines"`
+}
+
+// transferReceiptDeadlinesInput overrides the receipt deadlines of one
+// transfer; each one left out is the API's default.
+type transferReceiptDeadlinesInput struct {
+	RemindAfter   *string `json:"remind_after"`
+	EscalateAfter *string `json:"escalate_after"`
+}
+
+// receiptDeadline checks an optional duration of receipt_deadlines: a Go
+// duration of whole seconds between 1m and 2160h. It returns 0 when absent
+// or invalid.
+func (v *validator) receiptDeadline(field string, s *string) time.Duration {
+	if s == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(*s)
+	if err != nil || d < minReceiptDeadline || d > maxReceiptDeadline || d%time.Second != 0 {
+		v.add(field, `must be a whole number of seconds between 1m and 2160h, written like "48h" or "90m"`)
+		return 0
+	}
+	return d
+}
+
+// receiptDeadlines returns the receipt deadlines of a new transfer: the
+// request's, each one left out taken from def, checked to be in order.
+func (v *validator) receiptDeadlines(in *transferReceiptDeadlinesInput, def workflows.TransferTimeouts) (remind, escalate time.Duration) {
+	remind, escalate = def.ReceiptRemindAfter, def.ReceiptEscalateAfter
+	if in == nil {
+		return remind, escalate
+	}
+	const f = "receipt_deadlines."
+	before := len(v.errs)
+	if in.RemindAfter != nil {
+		remind = v.receiptDeadline(f+"remind_after", in.RemindAfter)
+	}
+	if in.EscalateAfter != nil {
+		escalate = v.receiptDeadline(f+"escalate_after", in.EscalateAfter)
+	}
+	switch {
+	case len(v.errs) > before: // reported
+	case escalate > remind:
+	case in.EscalateAfter != nil:
+		v.add(f+"escalate_after", fmt.Sprintf("must come after remind_after (%s)", remind))
+	default:
+		v.add(f+"remind_after", fmt.Sprintf("must come before escalate_after (%s, the default)", escalate))
+	}
+	return remind, escalate
 }
 
 // requestTransfer records a transfer request and starts its Transfer
@@ -273,9 +355,11 @@ func (s *server) requestTransfer(c echo.Context) error {
 		}
 		lines = append(lines, activities.TransferLine{SKU: sku, Qty: qty})
 	}
+	remind, escalate := v.receiptDeadlines(in.ReceiptDeadlines, s.transferTimeouts)
 	if err := v.err(); err != nil {
 		return err
 	}
+	deadlines := [2]int32{transferSeconds(remind), transferSeconds(escalate)}
 
 	ctx := c.Request().Context()
 	same := func(t dbgen.Transfer) (bool, error) {
@@ -285,6 +369,11 @@ func (s *server) requestTransfer(c echo.Context) error {
 		}
 		ok := t.SourceCode == src && t.DestinationCode == dst && t.Reason == reason &&
 			t.WantedBy.Equal(*wantedBy) && t.CreatedBy == p.UserID && len(prev) == len(lines)
+		if t.ReceiptRemindAfterS == nil || t.ReceiptEscalateAfterS == nil { // requested before receipt deadlines
+			ok = ok && in.ReceiptDeadlines == nil
+		} else {
+			ok = ok && *t.ReceiptRemindAfterS == deadlines[0] && *t.ReceiptEscalateAfterS == deadlines[1]
+		}
 		for i := 0; ok && i < len(prev); i++ {
 			ok = prev[i].Sku == lines[i].SKU && prev[i].RequestedQty == lines[i].Qty
 		}
@@ -293,7 +382,7 @@ func (s *server) requestTransfer(c echo.Context) error {
 	created := false
 	t, err := s.q.GetTransfer(ctx, key)
 	if errors.Is(err, pgx.ErrNoRows) {
-		t, created, err = s.recordTransfer(c, p, key, src, dst, reason, *wantedBy, lines)
+		t, created, err = s.recordTransfer(c, p, key, src, dst, reason, *wantedBy, lines, deadlines)
 		if err == nil && !created { // a concurrent request with the same key recorded it first
 			t, err = s.q.GetTransfer(ctx, key)
 		}
@@ -325,10 +414,11 @@ func (s *server) requestTransfer(c echo.Context) error {
 }
 
 // recordTransfer checks the request against the data (warehouses, scope,
-// SKUs) and records it with its lines, its first timeline event and an audit
-// event, in one transaction. created is false when a concurrent request
-// recorded the key first (and nothing was written).
-func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst, reason string, wantedBy time.Time, lines []activities.TransferLine) (t dbgen.Transfer, created bool, err error) {
+// SKUs) and records it with its lines, its receipt deadlines (seconds), its
+// first timeline event and an audit event, in one transaction. created is
+// false when a concurrent request recorded the key first (and nothing was
+// written).
+func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst, reason string, wantedBy time.Time, lines []activities.TransferLine, deadlines [2]int32) (t dbgen.Transfer, created bool, err error) {
 	ctx := c.Request().Context()
 	v := &validator{}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
@@ -376,6 +466,7 @@ func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst,
 		t, err = q.CreateTransfer(ctx, dbgen.CreateTransferParams{
 			Key: key, SourceCode: src, DestinationCode: dst, SourceAgentCode: source.OwnerAgentCode,
 			DestinationAgentCode: dest.OwnerAgentCode, Region: source.Region, Reason: reason, WantedBy: wantedBy, CreatedBy: p.UserID,
+			ReceiptRemindAfterS: &deadlines[0], ReceiptEscalateAfterS: &deadlines[1],
 		})
 		if errors.Is(err, pgx.ErrNoRows) { // a concurrent request with the same key won
 			return nil
@@ -389,7 +480,11 @@ func (s *server) recordTransfer(c echo.Context, p auth.Principal, key, src, dst,
 			}
 		}
 		actor := transferActor(p)
-		detail, err := json.Marshal(map[string]any{"source": src, "destination": dst, "lines": lines, "reason": reason, "wanted_by": wantedBy.Format(time.DateOnly)})
+		detail, err := json.Marshal(map[string]any{
+			"source": src, "destination": dst, "lines": lines, "reason": reason, "wanted_by": wantedBy.Format(time.DateOnly),
+			"receipt_remind_after":   (time.Duration(deadlines[0]) * time.Second).String(),
+			"receipt_escalate_after": (time.Duration(deadlines[1]) * time.Second).String(),
+		})
 		if err != nil {
 			return err
 		}
@@ -411,6 +506,11 @@ func (s *server) startTransfer(ctx context.Context, t dbgen.Transfer, lines []ac
 	if agent == "" {
 		agent = deref(t.DestinationAgentCode)
 	}
+	timeouts := s.transferTimeouts
+	if t.ReceiptRemindAfterS != nil && t.ReceiptEscalateAfterS != nil { // as recorded with the request
+		timeouts.ReceiptRemindAfter = time.Duration(*t.ReceiptRemindAfterS) * time.Second
+		timeouts.ReceiptEscalateAfter = time.Duration(*t.ReceiptEscalateAfterS) * time.Second
+	}
 	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.TransferID(t.Key), TaskQueue: workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -424,7 +524,7 @@ func (s *server) startTransfer(ctx context.Context, t dbgen.Transfer, lines []ac
 	}, workflows.Transfer, workflows.TransferInput{
 		Key: t.Key, Source: t.SourceCode, Destination: t.DestinationCode,
 		SourceAgent: deref(t.SourceAgentCode), DestinationAgent: deref(t.DestinationAgentCode),
-		Lines: lines, Timeouts: s.transferTimeouts,
+		Lines: lines, Timeouts: timeouts,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) { // already started and closed: it ran
@@ -453,7 +553,7 @@ func (s *server) getTransfer(c echo.Context) error {
 
 // listTransfers lists transfers by key, filtered by status, warehouse
 // (source or destination), agent (owning the source or the destination) and
-// awaiting=me (those waiting for the caller's decision).
+// awaiting=me (those waiting for the caller's decision or receipt).
 func (s *server) listTransfers(c echo.Context) error {
 	p, err := allow(c, transferReaders...)
 	if err != nil {
@@ -475,8 +575,10 @@ func (s *server) listTransfers(c echo.Context) error {
 		case p.Is(auth.RoleAgent):
 			params.AwaitingAgent = &p.Agent
 		case p.Is(auth.RoleHQSales):
-			params.AwaitingHq = true
-		default: // this role decides no transfer: nothing waits for it
+			params.AwaitingHq, params.AwaitingHqReceipt = true, true
+		case p.Is(auth.RoleHQAdmin):
+			params.AwaitingHqReceipt = true
+		default: // this role decides and receives no transfer: nothing waits for it
 			return c.JSON(http.StatusOK, newList([]TransferListItem{}, limit, nil))
 		}
 	}
@@ -493,6 +595,8 @@ func (s *server) listTransfers(c echo.Context) error {
 				Status: r.Status, Failure: r.Failure, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 				RemindedAt: r.RemindedAt, EscalatedAt: r.EscalatedAt, DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy,
 				DecisionNote: r.DecisionNote, DispatchedAt: r.DispatchedAt, ReceivedAt: r.ReceivedAt, ClosedAt: r.ClosedAt,
+				ReceiptRemindAfterS: r.ReceiptRemindAfterS, ReceiptEscalateAfterS: r.ReceiptEscalateAfterS,
+				ReceiptRemindedAt: r.ReceiptRemindedAt, ReceiptEscalatedAt: r.ReceiptEscalatedAt,
 			}),
 			LineCount: r.LineCount, RequestedUnits: r.RequestedUnits,
 		}
@@ -579,7 +683,9 @@ type transferReceiptLineInput struct {
 
 // receiveTransfer reports what arrived at the destination: the received
 // quantity of every dispatched SKU, with a reason for each short line. Only
-// the destination's owner may: its agent, or hq_admin / hq_sales for HQ's.
+// the destination's owner may: its agent, or hq_admin / hq_sales for HQ's —
+// and for an agent's once the receipt is escalated, on the agent's behalf
+// (the timeline records who).
 func (s *server) receiveTransfer(c echo.Context) error {
 	p, in, err := readInput[transferReceiptInput](c, auth.RoleAgent, auth.RoleHQAdmin, auth.RoleHQSales)
 	if err != nil {
@@ -593,8 +699,9 @@ func (s *server) receiveTransfer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if t.DestinationAgentCode != nil && !(p.Is(auth.RoleAgent) && *t.DestinationAgentCode == p.Agent) {
-		return errForbidden("only agent " + *t.DestinationAgentCode + ", which owns " + t.DestinationCode + ", reports the receipt")
+	hq := p.Is(auth.RoleHQAdmin) || p.Is(auth.RoleHQSales)
+	if t.DestinationAgentCode != nil && !(p.Is(auth.RoleAgent) && *t.DestinationAgentCode == p.Agent) && !(hq && t.ReceiptEscalatedAt != nil) {
+		return errForbidden("only agent " + *t.DestinationAgentCode + ", which owns " + t.DestinationCode + ", reports the receipt (hq_admin or hq_sales once it is escalated)")
 	}
 	if t.DestinationAgentCode == nil && p.Is(auth.RoleAgent) {
 		return errForbidden(t.DestinationCode + " is HQ's: hq_admin or hq_sales reports the receipt")

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -750,4 +751,157 @@ func TestTransferSurvivesWorkerCrashBetweenReserveAndDispatch(t *testing.T) {
 		}
 	}
 	t.Fatal("no activity was retried: the crash did not happen as meant")
+}
+
+// trWorkflowInput reads the input a transfer's workflow was started with.
+func (h *harness) trWorkflowInput(t *testing.T, key string) workflows.TransferInput {
+	t.Helper()
+	iter := h.tc.GetWorkflowHistory(context.Background(), workflows.TransferID(key), "", false, 0)
+	e, err := iter.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in workflows.TransferInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(e.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// TestTransferReceiptEscalatedToHQ: a transfer in transit whose receipt is
+// not reported is reminded, then escalated to HQ — shown in the HQ inbox and
+// on the timeline — and stays in transit (nothing is received or cancelled
+// on its own); hq_admin then reports the receipt on the destination's
+// behalf, recorded as such. Receipt deadlines given with a request are
+// checked (422 naming the field), kept with the transfer and given to its
+// workflow.
+func TestTransferReceiptEscalatedToHQ(t *testing.T) {
+	t.Parallel()
+	// The API's receipt deadlines are 1 s and 2 s; the approval ones are
+	// long enough never to fire here.
+	h := newTransferHarness(t, workflows.TransferTimeouts{
+		RemindAfter: time.Hour, EscalateAfter: 2 * time.Hour, ExpireAfter: 3 * time.Hour,
+		ReceiptRemindAfter: time.Second, ReceiptEscalateAfter: 2 * time.Second,
+	}, true)
+
+	// Receipt deadlines in a request: checked, naming the field.
+	transfers := h.count("transfers")
+	withDeadlines := func(d any) map[string]any {
+		b := trBody("WH-SOUTH", "WH-EAST", "HY-01", 2)
+		b["receipt_deadlines"] = d
+		return b
+	}
+	for name, c := range map[string]struct {
+		deadlines any
+		fields    []string
+	}{
+		"too short":        {map[string]any{"remind_after": "30s", "escalate_after": "1h"}, []string{"receipt_deadlines.remind_after"}},
+		"too long":         {map[string]any{"remind_after": "1h", "escalate_after": "2161h"}, []string{"receipt_deadlines.escalate_after"}},
+		"not a duration":   {map[string]any{"remind_after": "two days"}, []string{"receipt_deadlines.remind_after"}},
+		"escalate first":   {map[string]any{"remind_after": "48h", "escalate_after": "24h"}, []string{"receipt_deadlines.escalate_after"}},
+		"equal":            {map[string]any{"remind_after": "48h", "escalate_after": "48h"}, []string{"receipt_deadlines.escalate_after"}},
+		"after default":    {map[string]any{"remind_after": "1h"}, []string{"receipt_deadlines.remind_after"}}, // the API's escalation is at 2 s
+		"not whole second": {map[string]any{"remind_after": "1m0.5s", "escalate_after": "2m"}, []string{"receipt_deadlines.remind_after"}},
+		"wrong type":       {map[string]any{"remind_after": "1h", "escalate_after": 96}, []string{"receipt_deadlines.escalate_after"}},
+	} {
+		p := h.do("POST", "/v1/transfers", agentEast, withDeadlines(c.deadlines), "Idempotency-Key", "TR-BAD").expect(t, 422).problem(t)
+		if !slices.Equal(trFields(p), c.fields) {
+			t.Errorf("%s: fields %v, want %v (%+v)", name, trFields(p), c.fields, p.Errors)
+		}
+	}
+	if h.count("transfers") != transfers {
+		t.Fatal("a refused request wrote something")
+	}
+
+	// Custom deadlines (24 h, 72 h) are kept with the transfer and reach
+	// its workflow; the same key without them is another request.
+	custom := withDeadlines(map[string]any{"remind_after": "24h", "escalate_after": "72h"})
+	tr := h.trRequest(t, agentEast, "TR-RCV-CUSTOM", custom)
+	if tr.ReceiptRemindAfter == nil || *tr.ReceiptRemindAfter != "24h0m0s" || *tr.ReceiptEscalateAfter != "72h0m0s" {
+		t.Fatalf("custom deadlines: %+v", tr.TransferSummary)
+	}
+	if in := h.trWorkflowInput(t, "TR-RCV-CUSTOM"); in.Timeouts.ReceiptRemindAfter != 24*time.Hour || in.Timeouts.ReceiptEscalateAfter != 72*time.Hour || in.Timeouts.RemindAfter != time.Hour {
+		t.Fatalf("workflow timeouts %+v", in.Timeouts)
+	}
+	h.do("POST", "/v1/transfers", agentEast, custom, "Idempotency-Key", "TR-RCV-CUSTOM").expect(t, 200)
+	h.do("POST", "/v1/transfers", agentEast, trBody("WH-SOUTH", "WH-EAST", "HY-01", 2), "Idempotency-Key", "TR-RCV-CUSTOM").expect(t, 409).problem(t)
+	h.do("POST", "/v1/transfers/TR-RCV-CUSTOM/decision", agentSouth, map[string]any{"decision": "approve"}).expect(t, 200).json(t, &tr)
+	if tr.Status != workflows.TransferInTransit {
+		t.Fatalf("custom approved: %+v", tr.TransferSummary)
+	}
+	// Not escalated: HQ may not report the receipt of AG-EAST's warehouse.
+	full := func(sku string, qty int64) map[string]any {
+		return map[string]any{"lines": []map[string]any{{"sku": sku, "received_qty": qty}}}
+	}
+	h.do("POST", "/v1/transfers/TR-RCV-CUSTOM/receipt", hqAdmin, full("HY-01", 2)).expect(t, 403).problem(t)
+	h.do("POST", "/v1/transfers/TR-RCV-CUSTOM/receipt", hqSales, full("HY-01", 2)).expect(t, 403).problem(t)
+
+	// The API's deadlines: reminded after 1 s, escalated after 2 s.
+	const key = "TR-RCV"
+	src, dst := h.trStock(t, "WH-SOUTH", "RD-03"), h.trStock(t, "WH-EAST", "RD-03")
+	tr = h.trRequest(t, agentEast, key, trBody("WH-SOUTH", "WH-EAST", "RD-03", 5))
+	if tr.ReceiptRemindAfter == nil || *tr.ReceiptRemindAfter != "1s" || *tr.ReceiptEscalateAfter != "2s" {
+		t.Fatalf("default deadlines: %+v", tr.TransferSummary)
+	}
+	h.do("POST", "/v1/transfers/"+key+"/decision", agentSouth, map[string]any{"decision": "approve"}).expect(t, 200).json(t, &tr)
+	if tr.Status != workflows.TransferInTransit || tr.ReceiptEscalated {
+		t.Fatalf("approved: %+v", tr.TransferSummary)
+	}
+	tr = h.trWait(t, agentEast, key, func(tr api.Transfer) bool { return tr.ReceiptEscalated })
+	if tr.ReceiptRemindedAt == nil || tr.ReceiptEscalatedAt == nil || tr.ReceiptEscalatedAt.Before(*tr.ReceiptRemindedAt) {
+		t.Fatalf("escalated: %+v", tr.TransferSummary)
+	}
+	want := []string{"requested", "reserved", "approved", "dispatched", "receipt_reminded", "receipt_escalated"}
+	if got := trKinds(tr); !slices.Equal(got, want) {
+		t.Fatalf("timeline %v, want %v", got, want)
+	}
+	if e := tr.Timeline[len(tr.Timeline)-1]; e.Actor != "system" || !bytes.Contains(e.Detail, []byte(`"hq_sales"`)) {
+		t.Fatalf("escalation event %+v (%s)", e, e.Detail)
+	}
+	// The HQ inbox shows the escalated receipt (not the custom transfer,
+	// which is not overdue); AG-EAST's shows both receipts it owes.
+	for _, u := range []string{hqSales, hqAdmin} {
+		if got := h.trListed(t, u, "?awaiting=me"); !slices.Equal(got, []string{key}) {
+			t.Fatalf("%s awaiting: %v", u, got)
+		}
+	}
+	if got := h.trListed(t, agentEast, "?awaiting=me"); !slices.Equal(got, []string{key, "TR-RCV-CUSTOM"}) {
+		t.Fatalf("AG-EAST awaiting: %v", got)
+	}
+	if got := h.trListed(t, agentSouth, "?awaiting=me"); len(got) != 0 {
+		t.Fatalf("AG-SOUTH awaiting: %v", got)
+	}
+	// Escalated, the transfer stays in transit: the goods are on the road.
+	time.Sleep(time.Second)
+	h.do("GET", "/v1/transfers/"+key, hqSales, nil).expect(t, 200).json(t, &tr)
+	if tr.Status != workflows.TransferInTransit || len(tr.Timeline) != len(want) {
+		t.Fatalf("after the escalation: %+v %v", tr.TransferSummary, trKinds(tr))
+	}
+	h.trWantStock(t, "WH-EAST", "RD-03", dst.plus(0, 0, 5))
+
+	// HQ reports the receipt on AG-EAST's behalf; the lender still may not.
+	h.do("POST", "/v1/transfers/"+key+"/receipt", agentSouth, full("RD-03", 5)).expect(t, 403).problem(t)
+	p := h.do("POST", "/v1/transfers/"+key+"/receipt", hqAdmin, full("RD-03", 6)).expect(t, 422).problem(t)
+	if !slices.Equal(trFields(p), []string{"lines[0].received_qty"}) {
+		t.Fatalf("overage by HQ: %+v", p.Errors)
+	}
+	h.do("POST", "/v1/transfers/"+key+"/receipt", hqAdmin, full("RD-03", 5), "Idempotency-Key", "rcv-hq").expect(t, 200).json(t, &tr)
+	if tr.Status != workflows.TransferReceived || tr.ClosedAt == nil || *tr.Lines[0].ReceivedQty != 5 {
+		t.Fatalf("received by HQ: %+v %+v", tr.TransferSummary, tr.Lines)
+	}
+	e := tr.Timeline[len(tr.Timeline)-1]
+	if e.Kind != "received" || e.ActorName != hqAdmin || !bytes.Contains(e.Detail, []byte(`"on_behalf_of":"AG-EAST"`)) {
+		t.Fatalf("receipt event %+v (%s)", e, e.Detail)
+	}
+	h.trWantStock(t, "WH-EAST", "RD-03", dst.plus(5, 0, 0))
+	h.trWantStock(t, "WH-SOUTH", "RD-03", src.plus(-5, 0, 0))
+	if got := h.trPostings(t, key); !equalMaps(got, map[string]string{"reserve": "reserve/1", "dispatch": "move/2", "receive": "arrive/1"}) {
+		t.Fatalf("postings %v", got)
+	}
+	h.ledgerMatches(t)
+	if got := h.trListed(t, hqSales, "?awaiting=me"); len(got) != 0 {
+		t.Fatalf("hq_sales awaiting after the receipt: %v", got)
+	}
+	trFindInTemporal(t, h, `BoEntity = "transfer" AND BoKey = "TR-RCV" AND BoStatus = "received"`)
+	recordHistory(t, h.tc, workflows.TransferID(key), "transfer_receipt_escalated.json")
 }
