@@ -37,6 +37,7 @@ func ServeAPI(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, tc cli
 		Pool: pool, Temporal: tc, Logger: logger, Registry: reg, RequestTimeout: cfg.RequestTimeout,
 		TransferTimeouts: workflows.TransferTimeouts{
 			RemindAfter: cfg.TransferRemindAfter, EscalateAfter: cfg.TransferEscalateAfter, ExpireAfter: cfg.TransferExpireAfter,
+			ReceiptRemindAfter: cfg.TransferReceiptRemindAfter, ReceiptEscalateAfter: cfg.TransferReceiptEscalateAfter,
 		},
 	})
 	if err != nil {

@@ -26,6 +26,9 @@ type Config struct {
 	TransferRemindAfter   time.Duration
 	TransferEscalateAfter time.Duration
 	TransferExpireAfter   time.Duration
+	// Stock transfer receipt deadlines, counted from the dispatch.
+	TransferReceiptRemindAfter   time.Duration
+	TransferReceiptEscalateAfter time.Duration
 }
 
 // Var documents one environment variable.
@@ -49,6 +52,8 @@ func Vars() []Var {
 		{"TRANSFER_REMIND_AFTER", "12h", "a stock transfer's approver is reminded after this long (api)"},
 		{"TRANSFER_ESCALATE_AFTER", "24h", "an undecided stock transfer is escalated to hq_sales after this long (api)"},
 		{"TRANSFER_EXPIRE_AFTER", "48h", "an undecided stock transfer expires after this long (api)"},
+		{"TRANSFER_RECEIPT_REMIND_AFTER", "48h", "a dispatched stock transfer's destination is reminded to confirm the receipt after this long (api)"},
+		{"TRANSFER_RECEIPT_ESCALATE_AFTER", "96h", "an unconfirmed receipt is escalated to HQ after this long in transit (api)"},
 	}
 }
 
@@ -96,7 +101,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"TRANSFER_REMIND_AFTER", &c.TransferRemindAfter}, {"TRANSFER_ESCALATE_AFTER", &c.TransferEscalateAfter}, {"TRANSFER_EXPIRE_AFTER", &c.TransferExpireAfter}} {
+	}{{"TRANSFER_REMIND_AFTER", &c.TransferRemindAfter}, {"TRANSFER_ESCALATE_AFTER", &c.TransferEscalateAfter}, {"TRANSFER_EXPIRE_AFTER", &c.TransferExpireAfter},
+		{"TRANSFER_RECEIPT_REMIND_AFTER", &c.TransferReceiptRemindAfter}, {"TRANSFER_RECEIPT_ESCALATE_AFTER", &c.TransferReceiptEscalateAfter}} {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.name, err)
 		}
@@ -104,6 +110,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if !(0 < c.TransferRemindAfter && c.TransferRemindAfter < c.TransferEscalateAfter && c.TransferEscalateAfter < c.TransferExpireAfter) {
 		return c, fmt.Errorf("TRANSFER_REMIND_AFTER (%s) < TRANSFER_ESCALATE_AFTER (%s) < TRANSFER_EXPIRE_AFTER (%s) must hold, all positive",
 			c.TransferRemindAfter, c.TransferEscalateAfter, c.TransferExpireAfter)
+	}
+	if !(0 < c.TransferReceiptRemindAfter && c.TransferReceiptRemindAfter < c.TransferReceiptEscalateAfter) {
+		return c, fmt.Errorf("TRANSFER_RECEIPT_REMIND_AFTER (%s) < TRANSFER_RECEIPT_ESCALATE_AFTER (%s) must hold, both positive",
+			c.TransferReceiptRemindAfter, c.TransferReceiptEscalateAfter)
 	}
 	return c, nil
 }
