@@ -47,27 +47,67 @@ func orderEvent(ctx context.Context, q *dbgen.Queries, orderID, kind, actor, key
 	return nil
 }
 
-func orderLines(ls []dbgen.ListOrderLinesRow, warehouse string) []inventory.Line {
-	out := make([]inventory.Line, len(ls))
-	for i, l := range ls {
-		out[i] = inventory.Line{Warehouse: warehouse, SKU: l.Sku, Qty: l.Qty}
-	}
-	return out
+// orderStock is what an order moves in its warehouse: its lines and the free
+// goods (搭赠) its promotions gave, one inventory line per SKU (a gift of a
+// SKU the order also buys adds to that line). Reservation, release and
+// shipment all post exactly these, so they always agree.
+type orderStock struct {
+	lines []dbgen.ListOrderLinesRow
+	free  []dbgen.OrderFreeGood
+	// freeQty is the free quantity by SKU.
+	freeQty map[string]int64
+	post    []inventory.Line
 }
 
-// reserveOrder posts the order's reservation and marks it approved. A refusal by
-// the ledger (stock gone meanwhile) rejects the order instead and is
-// reported as ok=false; the caller's transaction then commits the rejection.
+func loadOrderStock(ctx context.Context, q *dbgen.Queries, o dbgen.Order) (orderStock, error) {
+	st := orderStock{freeQty: map[string]int64{}}
+	var err error
+	if st.lines, err = q.ListOrderLines(ctx, o.ID); err != nil {
+		return st, fmt.Errorf("order %s lines: %w", o.ID, err)
+	}
+	if st.free, err = q.ListOrderFreeGoods(ctx, o.ID); err != nil {
+		return st, fmt.Errorf("order %s free goods: %w", o.ID, err)
+	}
+	at := map[string]int{}
+	add := func(sku string, qty int64) {
+		if i, ok := at[sku]; ok {
+			st.post[i].Qty += qty
+			return
+		}
+		at[sku] = len(st.post)
+		st.post = append(st.post, inventory.Line{Warehouse: o.WarehouseCode, SKU: sku, Qty: qty})
+	}
+	for _, l := range st.lines {
+		add(l.Sku, l.Qty)
+	}
+	for _, g := range st.free {
+		add(g.Sku, g.Qty)
+		st.freeQty[g.Sku] += g.Qty
+	}
+	return st, nil
+}
+
+// reserveOrder posts the order's reservation — its lines and its free goods
+// — and marks it approved. A refusal by the ledger (stock gone meanwhile)
+// rejects the order instead and is reported as ok=false; the caller's
+// transaction then commits the rejection.
+//
+// Free goods are treated as the paid lines are: a gift short in the
+// warehouse rejects the order (at evaluation, or here at approval), with
+// nothing held. The gift is part of the terms the buyer ordered on, so the
+// order is never approved and shipped without it; the buyer may order
+// again once there is stock (or without the gift, when the campaign's
+// terms no longer give it).
 func reserveOrder(ctx context.Context, q *dbgen.Queries, tx pgx.Tx, o dbgen.Order, actor string) (ok bool, reason string, err error) {
-	lines, err := q.ListOrderLines(ctx, o.ID)
+	st, err := loadOrderStock(ctx, q, o)
 	if err != nil {
-		return false, "", fmt.Errorf("order %s lines: %w", o.ID, err)
+		return false, "", err
 	}
 	sp, err := tx.Begin(ctx) // savepoint: a refused posting must not abort the rejection
 	if err != nil {
 		return false, "", err
 	}
-	_, err = inventory.PostTx(ctx, sp, inventory.Reserve(inventory.Op{Key: "order:" + o.ID + ":reserve", Reference: "order " + o.ID, Actor: actor}, orderLines(lines, o.WarehouseCode)))
+	_, err = inventory.PostTx(ctx, sp, inventory.Reserve(inventory.Op{Key: "order:" + o.ID + ":reserve", Reference: "order " + o.ID, Actor: actor}, st.post))
 	if errors.Is(err, inventory.ErrInsufficientStock) {
 		_ = sp.Rollback(ctx)
 		reason = "stock no longer available at approval: " + err.Error()
@@ -86,7 +126,7 @@ func reserveOrder(ctx context.Context, q *dbgen.Queries, tx pgx.Tx, o dbgen.Orde
 	if err := q.MarkOrderApproved(ctx, o.ID); err != nil {
 		return false, "", err
 	}
-	if err := orderEvent(ctx, q, o.ID, "reserved", "system", "reserved", map[string]any{"warehouse": o.WarehouseCode, "lines": len(lines)}); err != nil {
+	if err := orderEvent(ctx, q, o.ID, "reserved", "system", "reserved", map[string]any{"warehouse": o.WarehouseCode, "lines": len(st.lines), "free_goods": len(st.free)}); err != nil {
 		return false, "", err
 	}
 	return true, "", orderEvent(ctx, q, o.ID, "status", "system", "status:approved", map[string]string{"status": OrderApproved})
@@ -120,11 +160,11 @@ func (a *Orders) Evaluate(ctx context.Context, orderID string) (Route, error) {
 		if err != nil {
 			return err
 		}
-		lines, err := q.ListOrderLines(ctx, o.ID)
+		st, err := loadOrderStock(ctx, q, o)
 		if err != nil {
 			return err
 		}
-		checks, err := orderChecks(ctx, q, o, buyer, lines)
+		checks, err := orderChecks(ctx, q, o, buyer, st)
 		if err != nil {
 			return err
 		}
@@ -227,7 +267,7 @@ func storedOrderRoute(ctx context.Context, q *dbgen.Queries, o dbgen.Order, r *R
 	return nil
 }
 
-func orderChecks(ctx context.Context, q *dbgen.Queries, o dbgen.Order, b orders.Buyer, lines []dbgen.ListOrderLinesRow) ([]OrderCheck, error) {
+func orderChecks(ctx context.Context, q *dbgen.Queries, o dbgen.Order, b orders.Buyer, st orderStock) ([]OrderCheck, error) {
 	credit, err := orders.AvailableCredit(ctx, q, b)
 	if err != nil {
 		return nil, err
@@ -252,22 +292,33 @@ func orderChecks(ctx context.Context, q *dbgen.Queries, o dbgen.Order, b orders.
 			month.StringFixed(2), o.NetTotal.StringFixed(2), used.StringFixed(2), b.Grade, b.Policy.MonthlyOrderQuota.StringFixed(2)),
 		Inputs: map[string]any{"month_volume": month, "order_net": o.NetTotal, "quota": b.Policy.MonthlyOrderQuota, "grade": b.Grade}}
 
+	// Stock: every SKU the order moves, its free goods included.
 	stock := OrderCheck{Name: "stock", Passed: true, Inputs: map[string]any{"warehouse": o.WarehouseCode}}
-	cases := OrderCheck{Name: "whole_cases", Passed: true, Detail: "every line in whole cases where the SKU requires it", Inputs: map[string]any{}}
 	var short []string
 	avail := map[string]int64{}
-	for _, l := range lines {
+	for _, l := range st.post {
 		var have int64
-		bal, err := q.GetBalance(ctx, dbgen.GetBalanceParams{WarehouseCode: o.WarehouseCode, Sku: l.Sku})
+		bal, err := q.GetBalance(ctx, dbgen.GetBalanceParams{WarehouseCode: o.WarehouseCode, Sku: l.SKU})
 		if err == nil && bal.Available != nil {
 			have = *bal.Available
 		} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("stock of %s: %w", l.Sku, err)
+			return nil, fmt.Errorf("stock of %s: %w", l.SKU, err)
 		}
-		avail[l.Sku] = have
-		if have < l.Qty {
-			short = append(short, fmt.Sprintf("%s needs %d, %d available", l.Sku, l.Qty, have))
+		avail[l.SKU] = have
+		if have >= l.Qty {
+			continue
 		}
+		if free := st.freeQty[l.SKU]; free > 0 {
+			short = append(short, fmt.Sprintf("%s needs %d (%d ordered + %d free goods), %d available", l.SKU, l.Qty, l.Qty-free, free, have))
+		} else {
+			short = append(short, fmt.Sprintf("%s needs %d, %d available", l.SKU, l.Qty, have))
+		}
+	}
+	if len(st.freeQty) > 0 {
+		stock.Inputs["free_goods"] = st.freeQty
+	}
+	cases := OrderCheck{Name: "whole_cases", Passed: true, Detail: "every line in whole cases where the SKU requires it", Inputs: map[string]any{}}
+	for _, l := range st.lines {
 		if l.WholeCases && l.Qty%int64(l.CaseSize) != 0 {
 			cases.Passed = false
 			cases.Detail = fmt.Sprintf("%s: %d is not a multiple of the case size %d", l.Sku, l.Qty, l.CaseSize)
@@ -381,8 +432,8 @@ func (a *Orders) Expire(ctx context.Context, orderID string, step int) error {
 	})
 }
 
-// Cancel cancels an order not yet shipped, releasing its reservation if it
-// holds one.
+// Cancel cancels an order not yet shipped, releasing its reservation — its
+// lines and free goods — if it holds one.
 func (a *Orders) Cancel(ctx context.Context, in CancelInput) error {
 	return a.tx(ctx, func(q *dbgen.Queries, tx pgx.Tx) error {
 		o, err := q.LockOrder(ctx, in.OrderID)
@@ -394,11 +445,11 @@ func (a *Orders) Cancel(ctx context.Context, in CancelInput) error {
 		}
 		actor := fmt.Sprintf("user:%d", in.UserID)
 		if o.Reserved {
-			lines, err := q.ListOrderLines(ctx, o.ID)
+			st, err := loadOrderStock(ctx, q, o)
 			if err != nil {
 				return err
 			}
-			if _, err := inventory.PostTx(ctx, tx, inventory.Release(inventory.Op{Key: "order:" + o.ID + ":release", Reference: "order " + o.ID + " cancelled", Actor: actor}, orderLines(lines, o.WarehouseCode))); err != nil {
+			if _, err := inventory.PostTx(ctx, tx, inventory.Release(inventory.Op{Key: "order:" + o.ID + ":release", Reference: "order " + o.ID + " cancelled", Actor: actor}, st.post)); err != nil {
 				return permanent(err)
 			}
 			if err := q.MarkOrderReleased(ctx, o.ID); err != nil {
@@ -415,8 +466,9 @@ func (a *Orders) Cancel(ctx context.Context, in CancelInput) error {
 	})
 }
 
-// Fulfil records a fulfilment stage. Shipping takes the reserved units out
-// of the warehouse (on hand and reserved drop) in the same transaction.
+// Fulfil records a fulfilment stage. Shipping takes the reserved units — the
+// lines and the free goods — out of the warehouse (on hand and reserved
+// drop) in the same transaction.
 func (a *Orders) Fulfil(ctx context.Context, in FulfilInput) error {
 	return a.tx(ctx, func(q *dbgen.Queries, tx pgx.Tx) error {
 		o, err := q.LockOrder(ctx, in.OrderID)
@@ -426,11 +478,11 @@ func (a *Orders) Fulfil(ctx context.Context, in FulfilInput) error {
 		actor := fmt.Sprintf("user:%d", in.UserID)
 		if o.Status != in.Stage {
 			if in.Stage == OrderShipped {
-				lines, err := q.ListOrderLines(ctx, o.ID)
+				st, err := loadOrderStock(ctx, q, o)
 				if err != nil {
 					return err
 				}
-				if _, err := inventory.PostTx(ctx, tx, inventory.Ship(inventory.Op{Key: "order:" + o.ID + ":ship", Reference: "order " + o.ID + " shipped", Actor: actor}, orderLines(lines, o.WarehouseCode))); err != nil {
+				if _, err := inventory.PostTx(ctx, tx, inventory.Ship(inventory.Op{Key: "order:" + o.ID + ":ship", Reference: "order " + o.ID + " shipped", Actor: actor}, st.post)); err != nil {
 					return permanent(err)
 				}
 				if err := q.SetOrderShipping(ctx, dbgen.SetOrderShippingParams{ID: o.ID, Carrier: in.Carrier, TrackingNumber: in.TrackingNumber}); err != nil {

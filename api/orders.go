@@ -254,30 +254,44 @@ func (s *server) quote(c echo.Context) error {
 
 // Order is a purchase order with its pricing, approvals and timeline.
 type Order struct {
-	ID             string          `json:"id"`
-	WorkflowID     string          `json:"workflow_id"`
-	BuyerKind      string          `json:"buyer_kind"`
-	BuyerCode      string          `json:"buyer_code"`
-	Agent          string          `json:"agent"`
-	Store          *string         `json:"store"`
-	Region         string          `json:"region"`
-	Warehouse      string          `json:"warehouse"`
-	Status         string          `json:"status"`
-	ClosedReason   string          `json:"closed_reason,omitempty"`
-	ListTotal      money.Amount    `json:"list_total"`
-	DiscountTotal  money.Amount    `json:"discount_total"`
-	NetTotal       money.Amount    `json:"net_total"`
-	CreditOffset   money.Amount    `json:"credit_offset"`
-	Payable        money.Amount    `json:"payable"`
-	Reserved       bool            `json:"reserved"`
-	Carrier        string          `json:"carrier,omitempty"`
-	TrackingNumber string          `json:"tracking_number,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-	ApprovedAt     *time.Time      `json:"approved_at"`
-	Pricing        *Quote          `json:"pricing,omitempty"`
-	Approvals      []ApprovalStep  `json:"approvals,omitempty"`
-	Timeline       []TimelineEvent `json:"timeline,omitempty"`
+	ID             string       `json:"id"`
+	WorkflowID     string       `json:"workflow_id"`
+	BuyerKind      string       `json:"buyer_kind"`
+	BuyerCode      string       `json:"buyer_code"`
+	Agent          string       `json:"agent"`
+	Store          *string      `json:"store"`
+	Region         string       `json:"region"`
+	Warehouse      string       `json:"warehouse"`
+	Status         string       `json:"status"`
+	ClosedReason   string       `json:"closed_reason,omitempty"`
+	ListTotal      money.Amount `json:"list_total"`
+	DiscountTotal  money.Amount `json:"discount_total"`
+	NetTotal       money.Amount `json:"net_total"`
+	CreditOffset   money.Amount `json:"credit_offset"`
+	Payable        money.Amount `json:"payable"`
+	Reserved       bool         `json:"reserved"`
+	Carrier        string       `json:"carrier,omitempty"`
+	TrackingNumber string       `json:"tracking_number,omitempty"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+	ApprovedAt     *time.Time   `json:"approved_at"`
+	Pricing        *Quote       `json:"pricing,omitempty"`
+	// FreeGoods are the gifts (搭赠) the order's promotions gave: reserved,
+	// released and shipped with its lines, at no price (absent when it has
+	// none, in lists and on submission, where pricing.free_goods shows them).
+	FreeGoods []OrderFreeGood `json:"free_goods,omitempty"`
+	Approvals []ApprovalStep  `json:"approvals,omitempty"`
+	Timeline  []TimelineEvent `json:"timeline,omitempty"`
+}
+
+// OrderFreeGood is a gift an order carries: which SKU, how many, and the
+// campaign rule that gave it.
+type OrderFreeGood struct {
+	SKU      string `json:"sku"`
+	Qty      int64  `json:"qty"`
+	Campaign string `json:"campaign"`
+	Rule     string `json:"rule"`
+	Note     string `json:"note"`
 }
 
 // ApprovalStep is one step of an order's approval chain.
@@ -321,6 +335,14 @@ func (s *server) orderDetail(ctx context.Context, o dbgen.Order) (Order, error) 
 		return out, fmt.Errorf("order %s pricing: %w", o.ID, err)
 	}
 	out.Pricing = &q
+	free, err := s.q.ListOrderFreeGoods(ctx, o.ID)
+	if err != nil {
+		return out, fmt.Errorf("order %s free goods: %w", o.ID, err)
+	}
+	out.FreeGoods = []OrderFreeGood{}
+	for _, g := range free {
+		out.FreeGoods = append(out.FreeGoods, OrderFreeGood{SKU: g.Sku, Qty: g.Qty, Campaign: g.CampaignID, Rule: g.RuleID, Note: g.Note})
+	}
 	steps, err := s.q.ListApprovalSteps(ctx, o.ID)
 	if err != nil {
 		return out, err
@@ -442,7 +464,8 @@ func (s *server) submitOrder(c echo.Context) error {
 			return err
 		}
 		// The promotions it used count for their caps and the campaign's
-		// figures, re-checked under a lock per capped rule.
+		// figures, re-checked under a lock per capped rule; its free goods
+		// become part of the order.
 		if err := orders.RecordPromotions(ctx, qq, b, o.ID, q); errors.Is(err, orders.ErrPromotionChanged) {
 			return errConflict(err.Error() + "; submit again to price it with the promotion's current usage")
 		} else if err != nil {

@@ -230,8 +230,10 @@ type appliedRule struct {
 func (a appliedRule) name() string { return "campaign " + a.campaign + " rule " + a.rule }
 
 // RecordPromotions records what the order's promotions gave: a usage row per
-// applied campaign rule (its caps and the campaign's figures read them). It
-// must run in the transaction that records the order.
+// applied campaign rule (its caps and the campaign's figures read them) and
+// the free goods (搭赠) the order earned, which are then reserved, released
+// and shipped with its lines. It must run in the transaction that records
+// the order.
 //
 // The quote was priced outside that transaction, so a capped rule — a
 // budget or uses per buyer — is checked again here: for each applied rule
@@ -264,6 +266,16 @@ func RecordPromotions(ctx context.Context, q *dbgen.Queries, b Buyer, orderID st
 		if err := q.InsertCampaignUsage(ctx, dbgen.InsertCampaignUsageParams{CampaignID: a.campaign, RuleID: a.rule, OrderID: orderID,
 			BuyerKind: b.Kind, BuyerCode: b.Code, Discount: a.discount, OrderNet: quote.NetTotal}); err != nil {
 			return fmt.Errorf("orders: order %s: usage of %s: %w", orderID, a.name(), err)
+		}
+	}
+	for i, g := range quote.FreeGoods {
+		campaign, rule, ok := SplitRuleID(g.Rule)
+		if !ok {
+			return fmt.Errorf("orders: order %s: free goods %s from %q, which is not a campaign rule", orderID, g.SKU, g.Rule)
+		}
+		if err := q.InsertOrderFreeGood(ctx, dbgen.InsertOrderFreeGoodParams{OrderID: orderID, LineNo: int32(i + 1), Sku: g.SKU, Qty: g.Qty,
+			CampaignID: campaign, RuleID: rule, Note: g.Note}); err != nil {
+			return fmt.Errorf("orders: order %s: free goods %d × %s: %w", orderID, g.Qty, g.SKU, err)
 		}
 	}
 	return nil
