@@ -402,8 +402,12 @@ func (s *server) draftCampaign(c echo.Context) error {
 		return err
 	}
 
-	// References: grades, agents and regions must exist.
+	// References: grades, agents and regions must exist, and the SKUs and
+	// series the rules name.
 	if err := s.checkTargetRefs(ctx, v, target); err != nil {
+		return err
+	}
+	if err := s.checkRuleRefs(ctx, v, rules); err != nil {
 		return err
 	}
 	if err := v.err(); err != nil {
@@ -478,6 +482,59 @@ func (s *server) checkTargetRefs(ctx context.Context, v *validator, t activities
 		return err
 	}
 	return check("target.regions", t.Regions, func(c string) error { _, err := s.q.GetRegion(ctx, c); return err })
+}
+
+// checkRuleRefs checks that the products the rules name exist: the gift
+// SKU (an order earning a gift of an unknown product could not be stored)
+// and the SKUs and series of the scope. A rule that failed validation is
+// skipped (it was named already).
+func (s *server) checkRuleRefs(ctx context.Context, v *validator, rules []promo.Rule) error {
+	series := map[string]bool{}
+	seriesExists := func(name string) (bool, error) {
+		if known, ok := series[name]; ok {
+			return known, nil
+		}
+		rows, err := s.q.ListProducts(ctx, dbgen.ListProductsParams{Series: &name, Lim: 1})
+		if err != nil {
+			return false, err
+		}
+		series[name] = len(rows) > 0
+		return series[name], nil
+	}
+	skuExists := func(field, sku string) error {
+		if _, err := s.q.GetProduct(ctx, sku); errors.Is(err, pgx.ErrNoRows) {
+			v.add(field, fmt.Sprintf("product %s does not exist", sku))
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	for i, r := range rules {
+		f := fmt.Sprintf("rules[%d]", i)
+		if r.Validate() != nil {
+			continue
+		}
+		if r.GiftSKU != "" {
+			if err := skuExists(f+".gift_sku", r.GiftSKU); err != nil {
+				return err
+			}
+		}
+		for j, sku := range r.Scope.SKUs {
+			if err := skuExists(fmt.Sprintf("%s.scope.skus[%d]", f, j), sku); err != nil {
+				return err
+			}
+		}
+		for j, name := range r.Scope.Series {
+			ok, err := seriesExists(name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				v.add(fmt.Sprintf("%s.scope.series[%d]", f, j), fmt.Sprintf("no product is in series %q", name))
+			}
+		}
+	}
+	return nil
 }
 
 // ---- read ----

@@ -108,6 +108,14 @@ func TestCampaignDraftValidation(t *testing.T) {
 	if f := problemFields(p); !slices.Equal(f, []string{"target.agents[0]", "target.regions[0]"}) {
 		t.Errorf("422 fields %v, want target.agents[0], target.regions[0]", p.Errors)
 	}
+	// Products the rules name must exist: a gift, scope SKUs and series.
+	body = campaignDraft("C-BAD", time.Hour, 2*time.Hour, 3*time.Hour)
+	body["rules"] = []map[string]any{{"id": "R1", "kind": "buy_get_free", "priority": 1, "scope": map[string]any{"skus": []string{"HY-01", "ZZ-99"},
+		"series": []string{"Hydra Balance", "No Such Series"}}, "buy_qty": 10, "gift_sku": "GIFT-NOPE", "gift_qty": 1}}
+	p = h.do("POST", "/v1/campaigns", hqAdmin, body).expect(t, 422).problem(t)
+	if f := problemFields(p); !slices.Equal(f, []string{"rules[0].gift_sku", "rules[0].scope.skus[1]", "rules[0].scope.series[1]"}) {
+		t.Errorf("422 fields %v, want the gift, the second SKU and the second series", p.Errors)
+	}
 	body = campaignDraft("C-BAD", time.Hour, 2*time.Hour, 3*time.Hour)
 	delete(body, "target")
 	delete(body, "rules")
