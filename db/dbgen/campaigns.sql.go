@@ -229,7 +229,7 @@ func (q *Queries) CampaignMissing(ctx context.Context, arg CampaignMissingParams
 const campaignParticipation = `-- name: CampaignParticipation :one
 SELECT count(DISTINCT order_id)::int AS orders, count(DISTINCT (buyer_kind, buyer_code))::int AS buyers,
        coalesce(sum(discount), 0)::numeric AS discount
-FROM campaign_usage WHERE campaign_id = $1
+FROM campaign_usage WHERE campaign_id = $1 AND released_at IS NULL
 `
 
 type CampaignParticipationRow struct {
@@ -277,7 +277,7 @@ func (q *Queries) CampaignRules(ctx context.Context, ids []string) ([]CampaignRu
 
 const campaignSales = `-- name: CampaignSales :one
 SELECT coalesce(sum(net), 0)::numeric AS sales FROM (
-    SELECT DISTINCT order_id, order_net AS net FROM campaign_usage WHERE campaign_id = $1
+    SELECT DISTINCT order_id, order_net AS net FROM campaign_usage WHERE campaign_id = $1 AND released_at IS NULL
 ) o
 `
 
@@ -914,7 +914,7 @@ const ruleUsage = `-- name: RuleUsage :many
 SELECT campaign_id, rule_id,
        count(*) FILTER (WHERE buyer_kind = $1::text AND buyer_code = $2::text)::int AS buyer_uses,
        coalesce(sum(discount), 0)::numeric AS spent
-FROM campaign_usage WHERE campaign_id = ANY($3::text[])
+FROM campaign_usage WHERE campaign_id = ANY($3::text[]) AND released_at IS NULL
 GROUP BY campaign_id, rule_id
 `
 
@@ -931,7 +931,8 @@ type RuleUsageRow struct {
 	Spent      decimal.Decimal
 }
 
-// Uses by the buyer and budget spent, per rule of the given campaigns.
+// Uses by the buyer and budget spent, per rule of the given campaigns (the
+// usage of orders closed unfulfilled is released and does not count).
 func (q *Queries) RuleUsage(ctx context.Context, arg RuleUsageParams) ([]RuleUsageRow, error) {
 	rows, err := q.db.Query(ctx, ruleUsage, arg.BuyerKind, arg.BuyerCode, arg.CampaignIds)
 	if err != nil {

@@ -112,6 +112,7 @@ type CampaignUsage struct {
 	Discount   decimal.Decimal
 	OrderNet   decimal.Decimal
 	CreatedAt  time.Time
+	ReleasedAt *time.Time
 }
 
 type CertEnrolment struct {

@@ -876,6 +876,9 @@ WITH o AS (
         delivered_at = CASE WHEN $1 = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
     WHERE orders.id = $3
     RETURNING orders.id, orders.status
+), usage AS (
+    UPDATE campaign_usage u SET released_at = now()
+    FROM o WHERE u.order_id = o.id AND o.status IN ('rejected', 'expired', 'cancelled') AND u.released_at IS NULL
 )
 INSERT INTO credit_note_uses (credit_note_id, order_id, kind, amount)
 SELECT u.credit_note_id, u.order_id, 'release', -u.amount
@@ -891,7 +894,7 @@ type SetOrderStatusParams struct {
 }
 
 // Sets the order's status; closing it unfulfilled (rejected, expired,
-// cancelled) releases the credit notes it used, once.
+// cancelled) releases the credit notes it used and its campaign usage, once.
 func (q *Queries) SetOrderStatus(ctx context.Context, arg SetOrderStatusParams) error {
 	_, err := q.db.Exec(ctx, setOrderStatus, arg.Status, arg.ClosedReason, arg.ID)
 	return err

@@ -16,7 +16,8 @@ const agentCampaignExecution = `-- name: AgentCampaignExecution :many
 SELECT t.target_code AS agent_code, count(*) AS targeted,
        count(*) FILTER (WHERE t.acknowledged_at IS NOT NULL AND EXISTS (
            SELECT 1 FROM campaign_usage u
-           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code)) AS executed
+           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code
+             AND u.released_at IS NULL)) AS executed
 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
 WHERE t.target_kind = 'agent' AND t.target_code = ANY($1::text[])
   AND c.status IN ('published', 'live', 'closed') AND c.starts_at < $2 AND c.ends_at > $3

@@ -107,12 +107,12 @@ LIMIT sqlc.arg(lim);
 -- name: CampaignParticipation :one
 SELECT count(DISTINCT order_id)::int AS orders, count(DISTINCT (buyer_kind, buyer_code))::int AS buyers,
        coalesce(sum(discount), 0)::numeric AS discount
-FROM campaign_usage WHERE campaign_id = $1;
+FROM campaign_usage WHERE campaign_id = $1 AND released_at IS NULL;
 
 -- name: CampaignSales :one
 -- Net sales of the orders that used the campaign (each order once).
 SELECT coalesce(sum(net), 0)::numeric AS sales FROM (
-    SELECT DISTINCT order_id, order_net AS net FROM campaign_usage WHERE campaign_id = $1
+    SELECT DISTINCT order_id, order_net AS net FROM campaign_usage WHERE campaign_id = $1 AND released_at IS NULL
 ) o;
 
 -- name: InboxCampaigns :many
@@ -140,11 +140,12 @@ WHERE t.target_kind = $1 AND t.target_code = $2 AND c.status = 'live'
 ORDER BY c.id;
 
 -- name: RuleUsage :many
--- Uses by the buyer and budget spent, per rule of the given campaigns.
+-- Uses by the buyer and budget spent, per rule of the given campaigns (the
+-- usage of orders closed unfulfilled is released and does not count).
 SELECT campaign_id, rule_id,
        count(*) FILTER (WHERE buyer_kind = sqlc.arg(buyer_kind)::text AND buyer_code = sqlc.arg(buyer_code)::text)::int AS buyer_uses,
        coalesce(sum(discount), 0)::numeric AS spent
-FROM campaign_usage WHERE campaign_id = ANY(sqlc.arg(campaign_ids)::text[])
+FROM campaign_usage WHERE campaign_id = ANY(sqlc.arg(campaign_ids)::text[]) AND released_at IS NULL
 GROUP BY campaign_id, rule_id;
 
 -- name: InsertCampaignUsage :exec

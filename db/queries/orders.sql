@@ -49,12 +49,15 @@ WHERE l.order_id = $1 ORDER BY l.line_no;
 
 -- name: SetOrderStatus :exec
 -- Sets the order's status; closing it unfulfilled (rejected, expired,
--- cancelled) releases the credit notes it used, once.
+-- cancelled) releases the credit notes it used and its campaign usage, once.
 WITH o AS (
     UPDATE orders SET status = sqlc.arg(status), closed_reason = sqlc.arg(closed_reason), updated_at = now(),
         delivered_at = CASE WHEN sqlc.arg(status) = 'delivered' THEN coalesce(delivered_at, now()) ELSE delivered_at END
     WHERE orders.id = sqlc.arg(id)
     RETURNING orders.id, orders.status
+), usage AS (
+    UPDATE campaign_usage u SET released_at = now()
+    FROM o WHERE u.order_id = o.id AND o.status IN ('rejected', 'expired', 'cancelled') AND u.released_at IS NULL
 )
 INSERT INTO credit_note_uses (credit_note_id, order_id, kind, amount)
 SELECT u.credit_note_id, u.order_id, 'release', -u.amount

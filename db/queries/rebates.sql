@@ -161,7 +161,8 @@ GROUP BY s.agent_code;
 SELECT t.target_code AS agent_code, count(*) AS targeted,
        count(*) FILTER (WHERE t.acknowledged_at IS NOT NULL AND EXISTS (
            SELECT 1 FROM campaign_usage u
-           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code)) AS executed
+           WHERE u.campaign_id = t.campaign_id AND u.buyer_kind = 'agent' AND u.buyer_code = t.target_code
+             AND u.released_at IS NULL)) AS executed
 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
 WHERE t.target_kind = 'agent' AND t.target_code = ANY(sqlc.arg(agents)::text[])
   AND c.status IN ('published', 'live', 'closed') AND c.starts_at < sqlc.arg(cutoff) AND c.ends_at > sqlc.arg(start)
