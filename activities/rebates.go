@@ -27,6 +27,7 @@ const (
 	SettlementPosting   = "posting"
 	SettlementPublished = "published"
 	SettlementFailed    = "failed"
+	SettlementCancelled = "cancelled"
 )
 
 // SettlementLocation is the time zone periods are cut in: China Standard
@@ -100,25 +101,41 @@ func (a *Rebates) Freeze(ctx context.Context, in SettlementSpec) (FreezeResult, 
 		if in.StartedBy != 0 {
 			startedBy = &in.StartedBy
 		}
-		// The key is unique: two starts of one settlement record it once.
+		// Starts of the period's settlements are serialised; the key is
+		// unique: two starts of one settlement record it once.
+		if err := q.LockSettlementPeriod(ctx, in.Period); err != nil {
+			return fmt.Errorf("settlement %s: lock the period: %w", in.ID, err)
+		}
 		n, err := q.CountSettlements(ctx, dbgen.CountSettlementsParams{Kind: in.Kind, Period: in.Period})
 		if err != nil {
 			return fmt.Errorf("settlement %s: count: %w", in.ID, err)
 		}
 		st, err := q.InsertSettlement(ctx, dbgen.InsertSettlementParams{ID: in.ID, Period: in.Period, Kind: in.Kind,
 			Cutoff: cutoff, ReturnsCutoff: returns, StartedBy: startedBy})
-		if errors.Is(err, pgx.ErrNoRows) { // a retry: it is recorded already
+		fresh := err == nil
+		if errors.Is(err, pgx.ErrNoRows) { // a retry, or a failed settlement run again
 			if st, err = q.LockSettlement(ctx, in.ID); err != nil {
 				return fmt.Errorf("settlement %s: %w", in.ID, err)
 			}
 		} else if err != nil {
 			return fmt.Errorf("settlement %s: record: %w", in.ID, err)
-		} else {
+		}
+		if fresh || st.Status == SettlementFailed {
 			switch {
 			case in.Kind == string(rebate.Interim) && n.Finals > 0:
 				return refused(ErrTypeSettlementConflict, "%s has a final settlement: run a correction instead of an interim", in.Period)
 			case in.Kind == string(rebate.Correction) && n.FinalPublished == 0:
 				return refused(ErrTypeSettlementConflict, "%s has no published final settlement to correct", in.Period)
+			}
+			// Another settlement of the period under way would pay without
+			// this one knowing (or the other way round): one at a time.
+			others, err := q.UnfinishedSettlements(ctx, dbgen.UnfinishedSettlementsParams{Period: in.Period, ID: in.ID})
+			if err != nil {
+				return fmt.Errorf("settlement %s: settlements under way: %w", in.ID, err)
+			}
+			if len(others) > 0 {
+				return refused(ErrTypeSettlementConflict, "settlement %s of %s is %s: approve or cancel it before starting another",
+					others[0].ID, in.Period, others[0].Status)
 			}
 		}
 		programs, err := effectivePrograms(ctx, q, p)
@@ -130,7 +147,7 @@ func (a *Rebates) Freeze(ctx context.Context, in SettlementSpec) (FreezeResult, 
 		if err != nil {
 			return fmt.Errorf("settlement %s: count agents: %w", in.ID, err)
 		}
-		if st.Status == SettlementStarted || st.Status == SettlementComputing {
+		if st.Status == SettlementStarted || st.Status == SettlementComputing || st.Status == SettlementFailed {
 			if err := q.StartComputing(ctx, dbgen.StartComputingParams{ID: in.ID, AgentsTotal: int32(total)}); err != nil {
 				return fmt.Errorf("settlement %s: %w", in.ID, err)
 			}
@@ -523,6 +540,20 @@ func (a *Rebates) AddAdjustment(ctx context.Context, in AdjustmentInput) (Statem
 		return nil
 	})
 	return out, err
+}
+
+// CancelSettlement cancels a settlement in review: nothing was posted, its
+// statements stay for the record, and the period is free for another
+// settlement. A repeat is harmless.
+func (a *Rebates) CancelSettlement(ctx context.Context, id string) error {
+	_, err := dbgen.New(a.Pool).CancelSettlement(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refused(ErrTypeSettlementConflict, "settlement %s is not in review: only a settlement in review can be cancelled", id)
+	}
+	if err != nil {
+		return fmt.Errorf("settlement %s: cancel: %w", id, err)
+	}
+	return nil
 }
 
 // SettlementStatusInput sets a settlement's status.

@@ -33,6 +33,7 @@ func (s *server) rebateRoutes(g *echo.Group) {
 	g.POST("/settlements/:id/adjustments", s.adjustSettlement)
 	g.POST("/settlements/:id/approval", s.approveSettlement)
 	g.POST("/settlements/:id/recompute", s.recomputeSettlement)
+	g.POST("/settlements/:id/cancel", s.cancelSettlement)
 	g.GET("/settlements/:id/statements/:agent", s.getStatements)
 	g.GET("/settlements/:id/export", s.exportSettlement)
 }
@@ -285,6 +286,14 @@ func (s *server) startSettlement(c echo.Context) error {
 		return errConflict(period.Key() + " has no published final settlement to correct")
 	}
 	id := activities.SettlementKey(period.Key(), kind, int(n.OfKind)+1)
+	// One settlement of a period at a time (the workflow checks it again).
+	others, err := s.q.UnfinishedSettlements(ctx, dbgen.UnfinishedSettlementsParams{Period: period.Key(), ID: id})
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return errConflict(fmt.Sprintf("settlement %s of %s is %s: approve or cancel it before starting another", others[0].ID, period.Key(), others[0].Status))
+	}
 	in2 := workflows.SettlementInput{SettlementSpec: activities.SettlementSpec{ID: id, Period: period.Key(), Kind: kind, StartedBy: p.UserID, GraceDays: grace}}
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.SettlementID(id), TaskQueue: workflows.TaskQueue,
@@ -402,6 +411,30 @@ func (s *server) recomputeSettlement(c echo.Context) error {
 		return err
 	}
 	st, err := s.settlementUpdate(c, workflows.SettlementRecomputeUpdate, workflows.SettlementRecompute{Actor: actorOf(p)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+type cancelSettlementInput struct {
+	Reason *string `json:"reason"`
+}
+
+// cancelSettlement cancels an interim or correction in review (finance):
+// nothing was posted, and the period is free for another settlement. A final
+// is recomputed, adjusted or corrected instead (409).
+func (s *server) cancelSettlement(c echo.Context) error {
+	p, in, err := readInput[cancelSettlementInput](c, auth.RoleFinance)
+	if err != nil {
+		return err
+	}
+	v := &validator{}
+	reason := v.text("reason", in.Reason, true, 500)
+	if err := v.err(); err != nil {
+		return err
+	}
+	st, err := s.settlementUpdate(c, workflows.SettlementCancelUpdate, workflows.SettlementCancel{Actor: actorOf(p), Reason: reason})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,17 @@ const (
 	SettlementAdjustUpdate    = "adjust"
 	SettlementApproveUpdate   = "approve"
 	SettlementRecomputeUpdate = "recompute"
+	SettlementCancelUpdate    = "cancel"
 	SettlementStatusQuery     = "status"
+)
+
+// GetVersion change IDs of the settlement workflow. Each guards an update
+// added after the workflow shipped: the handler records its marker when it
+// first runs, so histories from before it (which never ran it) replay
+// unchanged.
+const (
+	settlementRecomputeChange = "settlement-recompute"
+	settlementCancelChange    = "settlement-cancel"
 )
 
 // DefaultSettlementBatch is how many agents one compute or post activity
@@ -52,6 +62,12 @@ type SettlementApproval struct {
 	Actor Actor `json:"actor"`
 }
 
+// SettlementCancel cancels an interim or correction in review.
+type SettlementCancel struct {
+	Actor  Actor  `json:"actor"`
+	Reason string `json:"reason"`
+}
+
 // SettlementRecompute asks for every statement to be computed again in
 // review, with the same cut-offs: returns, data points, program versions or
 // campaign figures recorded since are taken in; adjustment lines are kept.
@@ -81,16 +97,34 @@ type settlementWF struct {
 	adjusting   int // adjustment updates in flight
 	approving   bool
 	recomputing bool
+	cancelling  bool
+	cancelled   bool
 	// incomplete: the last recompute was refused part-way (a program that
 	// cannot be computed); approval waits for a recompute that succeeds.
 	incomplete error
+}
+
+func (w *settlementWF) validateCancel(c SettlementCancel) error {
+	if c.Actor.Role != "finance" {
+		return appErr(ErrTypeForbidden, "only finance cancels a settlement")
+	}
+	if w.st.Kind == "final" {
+		return appErr(ErrTypeConflict, "a final settlement is not cancelled: recompute it, adjust it, or correct it after publishing")
+	}
+	if c.Reason == "" || len(c.Reason) > 500 {
+		return appErr(ErrTypeInvalid, "a cancellation needs a reason (up to 500 characters)")
+	}
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.adjusting > 0 || w.cancelling {
+		return appErr(ErrTypeConflict, "the settlement is %s: only a settlement in review, with nothing under way, can be cancelled", w.st.Status)
+	}
+	return nil
 }
 
 func (w *settlementWF) validateRecompute(r SettlementRecompute) error {
 	if r.Actor.Role != "finance" {
 		return appErr(ErrTypeForbidden, "only finance recomputes a settlement")
 	}
-	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.adjusting > 0 {
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.adjusting > 0 || w.cancelling {
 		return appErr(ErrTypeConflict, "the settlement is %s: it is recomputed in review, when no adjustment or approval is under way", w.st.Status)
 	}
 	return nil
@@ -100,7 +134,7 @@ func (w *settlementWF) validateAdjustment(a SettlementAdjustment) error {
 	if a.Actor.Role != "finance" {
 		return appErr(ErrTypeForbidden, "only finance adjusts a settlement")
 	}
-	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing {
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.cancelling {
 		return appErr(ErrTypeConflict, "the settlement is %s: adjustments are taken in review", w.st.Status)
 	}
 	if a.Agent == "" || a.Program == "" || a.Amount.IsZero() || !a.Amount.Equal(a.Amount.Round(2)) || a.Reason == "" || len(a.Reason) > 500 {
@@ -113,7 +147,7 @@ func (w *settlementWF) validateApproval(a SettlementApproval) error {
 	if a.Actor.Role != "finance" {
 		return appErr(ErrTypeForbidden, "only finance approves a settlement")
 	}
-	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing {
+	if w.st.Status != activities.SettlementReview || w.approving || w.recomputing || w.cancelling {
 		return appErr(ErrTypeConflict, "the settlement is %s: no approval is awaited", w.st.Status)
 	}
 	if a.Actor.UserID == w.st.StartedBy {
@@ -232,6 +266,7 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 		func(ctx workflow.Context, r SettlementRecompute) (SettlementState, error) {
 			w.recomputing = true
 			defer func() { w.recomputing = false }()
+			workflow.GetVersion(ctx, settlementRecomputeChange, workflow.DefaultVersion, 1)
 			actx := workflow.WithActivityOptions(ctx, opts)
 			var fr activities.FreezeResult
 			if err := workflow.ExecuteActivity(actx, a.ClearStatements, in.ID).Get(actx, &fr); err != nil {
@@ -257,6 +292,27 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 		return w.st, err
 	}
 
+	// Cancel (an interim or correction in review): nothing was posted; the
+	// workflow ends cancelled and the period is free for another settlement.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, SettlementCancelUpdate,
+		func(ctx workflow.Context, c SettlementCancel) (SettlementState, error) {
+			w.cancelling = true
+			defer func() { w.cancelling = false }()
+			workflow.GetVersion(ctx, settlementCancelChange, workflow.DefaultVersion, 1)
+			actx := workflow.WithActivityOptions(ctx, opts)
+			if err := workflow.ExecuteActivity(actx, a.CancelSettlement, in.ID).Get(actx, nil); err != nil {
+				return w.st, passOn(err)
+			}
+			w.st.Status, w.cancelled = activities.SettlementCancelled, true
+			if err := setStatus(ctx, w.st.Status); err != nil {
+				return w.st, err
+			}
+			return w.st, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, c SettlementCancel) error { return w.validateCancel(c) }}); err != nil {
+		return w.st, err
+	}
+
 	var fr activities.FreezeResult
 	if err := workflow.ExecuteActivity(actx, a.Freeze, in.SettlementSpec).Get(actx, &fr); err != nil {
 		return w.fail(ctx, actx, err)
@@ -273,9 +329,15 @@ func Settlement(ctx workflow.Context, in SettlementInput) (SettlementState, erro
 		return w.st, err
 	}
 	if err := workflow.Await(ctx, func() bool {
-		return w.st.Status == activities.SettlementApproved && w.adjusting == 0 && !w.recomputing
+		return (w.st.Status == activities.SettlementApproved || w.cancelled) && w.adjusting == 0 && !w.recomputing
 	}); err != nil {
 		return w.st, err
+	}
+	if w.cancelled {
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return w.st, err
+		}
+		return w.st, nil
 	}
 	if err := setStatus(ctx, w.st.Status); err != nil {
 		return w.st, err

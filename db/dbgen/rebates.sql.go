@@ -443,6 +443,39 @@ func (q *Queries) ApproveSettlement(ctx context.Context, arg ApproveSettlementPa
 	return err
 }
 
+const cancelSettlement = `-- name: CancelSettlement :one
+UPDATE rebate_settlements SET status = 'cancelled', updated_at = now()
+WHERE id = $1 AND status IN ('review', 'cancelled')
+RETURNING id, period, kind, status, cutoff, returns_cutoff, started_by, approved_by, agents_total, agents_done, posted, total_credit, total_debit, started_at, approved_at, published_at, updated_at
+`
+
+// Cancels a settlement in review (nothing was posted); its statements stay
+// as they were, for the record. A repeat finds it cancelled already.
+func (q *Queries) CancelSettlement(ctx context.Context, id string) (RebateSettlement, error) {
+	row := q.db.QueryRow(ctx, cancelSettlement, id)
+	var i RebateSettlement
+	err := row.Scan(
+		&i.ID,
+		&i.Period,
+		&i.Kind,
+		&i.Status,
+		&i.Cutoff,
+		&i.ReturnsCutoff,
+		&i.StartedBy,
+		&i.ApprovedBy,
+		&i.AgentsTotal,
+		&i.AgentsDone,
+		&i.Posted,
+		&i.TotalCredit,
+		&i.TotalDebit,
+		&i.StartedAt,
+		&i.ApprovedAt,
+		&i.PublishedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 type CopyStatementLinesParams struct {
 	SettlementID string
 	AgentCode    string
@@ -1462,6 +1495,17 @@ func (q *Queries) LockSettlement(ctx context.Context, id string) (RebateSettleme
 	return i, err
 }
 
+const lockSettlementPeriod = `-- name: LockSettlementPeriod :exec
+SELECT pg_advisory_xact_lock(hashtextextended('rebate-settlement:' || $1::text, 0))
+`
+
+// Serialises starting settlements of one period (a transaction-scoped
+// advisory lock on the period).
+func (q *Queries) LockSettlementPeriod(ctx context.Context, period string) error {
+	_, err := q.db.Exec(ctx, lockSettlementPeriod, period)
+	return err
+}
+
 const orderLinesReturned = `-- name: OrderLinesReturned :many
 SELECT l.line_no, l.sku, l.qty, l.net_value,
        coalesce(sum(rl.qty), 0)::bigint AS returned_qty,
@@ -1764,6 +1808,46 @@ func (q *Queries) StatementAgentsAfter(ctx context.Context, arg StatementAgentsA
 			return nil, err
 		}
 		items = append(items, agent_code)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const unfinishedSettlements = `-- name: UnfinishedSettlements :many
+SELECT id, kind, status FROM rebate_settlements
+WHERE period = $1 AND id <> $2 AND status NOT IN ('published', 'failed', 'cancelled')
+ORDER BY started_at, id
+`
+
+type UnfinishedSettlementsParams struct {
+	Period string
+	ID     string
+}
+
+type UnfinishedSettlementsRow struct {
+	ID     string
+	Kind   string
+	Status string
+}
+
+// The period's other settlements still under way (neither published, failed
+// nor cancelled): while one is, no other may start, or the later one would
+// not know what the earlier pays.
+func (q *Queries) UnfinishedSettlements(ctx context.Context, arg UnfinishedSettlementsParams) ([]UnfinishedSettlementsRow, error) {
+	rows, err := q.db.Query(ctx, unfinishedSettlements, arg.Period, arg.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UnfinishedSettlementsRow{}
+	for rows.Next() {
+		var i UnfinishedSettlementsRow
+		if err := rows.Scan(&i.ID, &i.Kind, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -61,6 +61,26 @@ SELECT count(*) FILTER (WHERE kind = sqlc.arg(kind)) AS of_kind,
        count(*) FILTER (WHERE kind = 'final') AS finals
 FROM rebate_settlements WHERE period = sqlc.arg(period);
 
+-- name: LockSettlementPeriod :exec
+-- Serialises starting settlements of one period (a transaction-scoped
+-- advisory lock on the period).
+SELECT pg_advisory_xact_lock(hashtextextended('rebate-settlement:' || sqlc.arg(period)::text, 0));
+
+-- name: UnfinishedSettlements :many
+-- The period's other settlements still under way (neither published, failed
+-- nor cancelled): while one is, no other may start, or the later one would
+-- not know what the earlier pays.
+SELECT id, kind, status FROM rebate_settlements
+WHERE period = sqlc.arg(period) AND id <> sqlc.arg(id) AND status NOT IN ('published', 'failed', 'cancelled')
+ORDER BY started_at, id;
+
+-- name: CancelSettlement :one
+-- Cancels a settlement in review (nothing was posted); its statements stay
+-- as they were, for the record. A repeat finds it cancelled already.
+UPDATE rebate_settlements SET status = 'cancelled', updated_at = now()
+WHERE id = $1 AND status IN ('review', 'cancelled')
+RETURNING *;
+
 -- name: SetSettlementStatus :exec
 UPDATE rebate_settlements SET status = $2, updated_at = now() WHERE id = $1;
 
