@@ -113,7 +113,38 @@ func (w *orderWF) closed() bool {
 	return false
 }
 
+// orderUpdateAwaitsRouteChange is the GetVersion change ID of decisions and
+// fulfilment reports that arrive while the order is still being routed (the
+// evaluation in flight, which the API may already show as routed): from
+// version 1 they are accepted, wait for the route, and are validated again
+// against it; before, they were refused as "no decision is awaited". Only
+// such an update takes the new path and records the marker, so earlier
+// histories replay unchanged.
+const orderUpdateAwaitsRouteChange = "order-update-awaits-route"
+
+// routing reports whether the order's route is still being evaluated.
+func (w *orderWF) routing() bool { return w.st.Status == activities.OrderSubmitted }
+
+// afterRoute, in the handler of an update accepted while the order was being
+// routed, waits for the route and validates the request again against it.
+func (w *orderWF) afterRoute(ctx workflow.Context, validate func() error) error {
+	if !w.routing() {
+		return nil
+	}
+	workflow.GetVersion(ctx, orderUpdateAwaitsRouteChange, workflow.DefaultVersion, 1)
+	if err := workflow.Await(ctx, func() bool { return !w.routing() }); err != nil {
+		return err
+	}
+	return validate()
+}
+
 func (w *orderWF) validateDecision(d Decision) error {
+	if w.routing() { // checked again once routed (afterRoute)
+		if !d.Approve && d.Comment == "" {
+			return appErr(ErrTypeInvalid, "a rejection needs a comment")
+		}
+		return nil
+	}
 	if w.st.Status != activities.OrderPendingApproval {
 		return appErr(ErrTypeConflict, "the order is %s: no decision is awaited", w.st.Status)
 	}
@@ -154,6 +185,12 @@ func (w *orderWF) validateFulfilment(f Fulfilment) error {
 	default:
 		return appErr(ErrTypeInvalid, "stage must be picking, shipped or delivered")
 	}
+	if w.routing() { // checked again once routed (afterRoute)
+		if f.Stage == activities.OrderShipped && (f.Carrier == "" || f.TrackingNumber == "") {
+			return appErr(ErrTypeInvalid, "shipping needs a carrier and a tracking number")
+		}
+		return nil
+	}
 	ok := nextStage[w.st.Status] == f.Stage || (w.st.Status == activities.OrderApproved && f.Stage == activities.OrderShipped)
 	if !ok {
 		return appErr(ErrTypeConflict, "the order is %s: it cannot become %s", w.st.Status, f.Stage)
@@ -193,6 +230,9 @@ func OrderApproval(ctx workflow.Context, in OrderInput) (OrderState, error) {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, OrderDecideUpdate,
 		func(ctx workflow.Context, d Decision) (OrderState, error) {
+			if err := w.afterRoute(ctx, func() error { return w.validateDecision(d) }); err != nil {
+				return w.st, err
+			}
 			return w.enqueue(ctx, &orderCmd{decide: &d})
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return w.validateDecision(d) }}); err != nil {
@@ -200,6 +240,9 @@ func OrderApproval(ctx workflow.Context, in OrderInput) (OrderState, error) {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, OrderFulfilUpdate,
 		func(ctx workflow.Context, f Fulfilment) (OrderState, error) {
+			if err := w.afterRoute(ctx, func() error { return w.validateFulfilment(f) }); err != nil {
+				return w.st, err
+			}
 			return w.enqueue(ctx, &orderCmd{fulfil: &f})
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, f Fulfilment) error { return w.validateFulfilment(f) }}); err != nil {

@@ -250,3 +250,33 @@ func TestOrderCancelWhilePendingApproval(t *testing.T) {
 		t.Fatal("a decision after cancellation was accepted")
 	}
 }
+
+// A decision and a fulfilment report that arrive while the order is still
+// being routed (the evaluation in flight) are accepted, wait for the route,
+// and are validated against it: the approval applies to the step the route
+// opened; a report for a stage the route does not allow is refused then.
+func TestOrderUpdatesDuringRoutingWaitForTheRoute(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	e := &orderEnv{t: t, env: s.NewTestWorkflowEnvironment()}
+	e.env.RegisterActivity(e.a)
+	e.env.OnActivity(e.a.Evaluate, mock.Anything, "PO-1").After(300*time.Millisecond).
+		Return(activities.Route{Outcome: activities.RouteApproval, Timing: timing, Steps: []activities.ApprovalStep{{No: 1, Role: "hq_sales"}}}, nil).Once()
+	e.env.OnActivity(e.a.Decide, mock.Anything, mock.MatchedBy(func(in activities.DecideInput) bool { return in.Step == 1 && in.UserID == 20 && in.Approve })).
+		Return(activities.DecideResult{Status: activities.OrderApproved}, nil).Once()
+	e.env.OnActivity(e.a.Cancel, mock.Anything, mock.Anything).Return(nil).Once()
+	early := e.update(time.Millisecond, OrderDecideUpdate, Decision{Actor: sales1, Approve: true})
+	tooEarly := e.update(2*time.Millisecond, OrderFulfilUpdate, Fulfilment{Actor: warehouse, Stage: "delivered"})
+	noComment := e.update(3*time.Millisecond, OrderDecideUpdate, Decision{Actor: sales2, Approve: false})
+	e.update(time.Hour, OrderCancelUpdate, Cancellation{Actor: sales1, Reason: "test over"})
+	if st := e.run(); st.Status != activities.OrderCancelled {
+		t.Fatalf("status %s", st.Status)
+	}
+	if !early.done || early.rejected != nil || early.err != nil || early.state.Status != activities.OrderApproved {
+		t.Fatalf("the decision sent while routing: %+v", early)
+	}
+	var appErr *temporal.ApplicationError
+	if !tooEarly.done || tooEarly.rejected != nil || !errors.As(tooEarly.err, &appErr) || appErr.Type() != ErrTypeConflict {
+		t.Fatalf("a delivery reported while routing: %+v, want accepted then refused as a conflict", tooEarly)
+	}
+	rejectedAs(t, noComment, ErrTypeInvalid)
+}
