@@ -335,6 +335,17 @@ func (s *server) orderDetail(ctx context.Context, o dbgen.Order) (Order, error) 
 		return out, fmt.Errorf("order %s pricing: %w", o.ID, err)
 	}
 	out.Pricing = &q
+	// The lines' net values are the stored ones (orders priced before net
+	// values existed got theirs when the column was added).
+	lines, err := s.q.ListOrderLines(ctx, o.ID)
+	if err != nil {
+		return out, fmt.Errorf("order %s lines: %w", o.ID, err)
+	}
+	for _, l := range lines {
+		if i := int(l.LineNo) - 1; i >= 0 && i < len(q.Lines) && q.Lines[i].SKU == l.Sku {
+			q.Lines[i].NetValue = money.A(l.NetValue)
+		}
+	}
 	free, err := s.q.ListOrderFreeGoods(ctx, o.ID)
 	if err != nil {
 		return out, fmt.Errorf("order %s free goods: %w", o.ID, err)
