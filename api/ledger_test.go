@@ -349,3 +349,18 @@ func TestNewProductShareNetOfReturnedLines(t *testing.T) {
 		t.Fatalf("ledger %+v", l)
 	}
 }
+
+// An order priced before lines had a net value (its stored quote has none)
+// shows the value stored on its line.
+func TestOrderDetailShowsStoredNetValues(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	o := h.submit(t, "demo-agent-north", "nv-1", append(lines("HY-01", 400), lines("AB-01", 60)...))
+	if _, err := h.pool.Exec(context.Background(), `UPDATE orders SET pricing = pricing #- '{lines,0,net_value}' #- '{lines,1,net_value}' WHERE id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := h.waitOrder(t, "demo-agent-north", o.ID, func(api.Order) bool { return true })
+	if got.Pricing.Lines[0].NetValue.StringFixed(2) != "39916.80" || got.Pricing.Lines[1].NetValue.StringFixed(2) != "13828.32" {
+		t.Fatalf("net values %+v", got.Pricing.Lines)
+	}
+}
