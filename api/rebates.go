@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,9 @@ func (s *server) rebateRoutes(g *echo.Group) {
 	g.GET("/rebate-programs", s.listRebatePrograms)
 	g.POST("/rebate-programs", s.createRebateProgram)
 	g.POST("/settlements", s.startSettlement)
+	g.GET("/settlements", s.listSettlements)
 	g.GET("/settlements/:id", s.getSettlement)
+	g.GET("/settlements/:id/statements", s.listStatements)
 	g.POST("/settlements/:id/adjustments", s.adjustSettlement)
 	g.POST("/settlements/:id/approval", s.approveSettlement)
 	g.POST("/settlements/:id/recompute", s.recomputeSettlement)
@@ -345,6 +348,99 @@ func (s *server) getSettlement(c echo.Context) error {
 		return notFound(err, "settlement", id)
 	}
 	return c.JSON(http.StatusOK, settlementOf(row))
+}
+
+// settlementStatuses are the statuses a settlement can have.
+var settlementStatuses = []string{activities.SettlementStarted, activities.SettlementComputing, activities.SettlementReview,
+	activities.SettlementApproved, activities.SettlementPosting, activities.SettlementPublished, activities.SettlementFailed,
+	activities.SettlementCancelled}
+
+// listSettlements lists settlements, newest key first (HQ roles), filtered by
+// ?period=, ?kind=, ?status=.
+func (s *server) listSettlements(c echo.Context) error {
+	if _, err := allow(c, auth.RoleHQAdmin, auth.RoleHQSales, auth.RoleFinance, auth.RoleOps); err != nil {
+		return err
+	}
+	v := &validator{}
+	limit, after := page(c, v)
+	var period *string
+	if q := c.QueryParam("period"); q != "" {
+		if p, err := rebate.ParsePeriod(q); err != nil {
+			v.add("period", "must be a quarter like 2026-Q3")
+		} else {
+			k := p.Key()
+			period = &k
+		}
+	}
+	kind := queryEnum(c, v, "kind", string(rebate.Interim), string(rebate.Final), string(rebate.Correction))
+	status := queryEnum(c, v, "status", settlementStatuses...)
+	if err := v.err(); err != nil {
+		return err
+	}
+	rows, err := s.q.ListSettlements(c.Request().Context(), dbgen.ListSettlementsParams{Period: period, Kind: kind, Status: status, After: after, Lim: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]Settlement, len(rows))
+	for i, r := range rows {
+		out[i] = settlementOf(r)
+	}
+	return c.JSON(http.StatusOK, newList(out, limit, func(x Settlement) string { return x.ID }))
+}
+
+// StatementSummary is one agent's statement under one program, without its
+// lines (GET .../statements/{agent} has them).
+type StatementSummary struct {
+	Agent          string       `json:"agent"`
+	Program        string       `json:"program"`
+	ProgramVersion int32        `json:"program_version"`
+	Volume         money.Amount `json:"volume"`
+	Tier           int32        `json:"tier"`
+	Earned         money.Amount `json:"earned"`
+	Capped         money.Amount `json:"capped"`
+	Adjusted       money.Amount `json:"adjusted"`
+	Total          money.Amount `json:"total"`
+	PaidBefore     money.Amount `json:"paid_before"`
+	Credit         money.Amount `json:"credit"`
+	Debit          money.Amount `json:"debit"`
+	NoteNo         string       `json:"note_no"`
+}
+
+// listStatements pages through a settlement's statements, agent then
+// program (HQ roles): the review screen. The cursor is "AGENT PROGRAM".
+func (s *server) listStatements(c echo.Context) error {
+	if _, err := allow(c, auth.RoleHQAdmin, auth.RoleHQSales, auth.RoleFinance, auth.RoleOps); err != nil {
+		return err
+	}
+	v := &validator{}
+	limit, after := page(c, v)
+	afterAgent, afterProgram := "", ""
+	if after != "" {
+		var ok bool
+		if afterAgent, afterProgram, ok = strings.Cut(after, " "); !ok {
+			v.add("cursor", "is not a cursor this list returned")
+		}
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	if _, err := s.q.GetSettlement(ctx, id); err != nil {
+		return notFound(err, "settlement", id)
+	}
+	rows, err := s.q.PageSettlementStatements(ctx, dbgen.PageSettlementStatementsParams{SettlementID: id, AfterAgent: afterAgent,
+		AfterProgram: afterProgram, Lim: limit})
+	if err != nil {
+		return err
+	}
+	out := make([]StatementSummary, len(rows))
+	for i, r := range rows {
+		out[i] = StatementSummary{Agent: r.AgentCode, Program: r.ProgramCode, ProgramVersion: r.ProgramVersion, Volume: money.A(r.Volume),
+			Tier: r.Tier, Earned: money.A(r.Earned), Capped: money.A(r.Capped), Adjusted: money.A(r.Adjusted), Total: money.A(r.Total),
+			PaidBefore: money.A(r.PaidBefore), Credit: money.A(r.Credit), Debit: money.A(r.Debit), NoteNo: r.NoteNo}
+	}
+	return c.JSON(http.StatusOK, newList(out, limit, func(x StatementSummary) string { return x.Agent + " " + x.Program }))
 }
 
 type adjustmentInput struct {

@@ -67,9 +67,35 @@ func TestSettlementsOfAPeriodRunOneAtATimeAndInterimsCancel(t *testing.T) {
 	if st := h.statement(t, "2026-Q3", "AG-NORTH"); !st.PaidBefore.IsZero() {
 		t.Fatalf("the final counts the cancelled interim as paid: %+v", st)
 	}
-	var list api.Settlement
-	h.do("GET", "/v1/settlements/2026-Q3-interim-1", finance, nil).expect(t, 200).json(t, &list)
-	if list.Status != "cancelled" {
-		t.Fatalf("interim %+v", list)
+	var one api.Settlement
+	h.do("GET", "/v1/settlements/2026-Q3-interim-1", finance, nil).expect(t, 200).json(t, &one)
+	if one.Status != "cancelled" {
+		t.Fatalf("interim %+v", one)
 	}
+	// The period's settlements, newest key first, and filters.
+	var list api.List[api.Settlement]
+	h.do("GET", "/v1/settlements?period=2026-Q3", opsUser, nil).expect(t, 200).json(t, &list)
+	if len(list.Items) != 2 || list.Items[0].ID != "2026-Q3-interim-1" || list.Items[1].ID != "2026-Q3" || list.NextCursor != nil {
+		t.Fatalf("settlements %+v", list)
+	}
+	h.do("GET", "/v1/settlements?status=published&limit=1", finance, nil).expect(t, 200).json(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != "2026-Q3" || list.NextCursor == nil {
+		t.Fatalf("published %+v", list)
+	}
+	h.do("GET", "/v1/settlements?kind=weekly", finance, nil).expect(t, 422).problem(t)
+	h.do("GET", "/v1/settlements", "demo-agent-north", nil).expect(t, 403).problem(t)
+	// The final's statements, a page at a time.
+	var page api.List[api.StatementSummary]
+	h.do("GET", "/v1/settlements/2026-Q3/statements?limit=1", finance, nil).expect(t, 200).json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Agent != "AG-NORTH" || page.Items[0].Credit.StringFixed(2) != "403.20" ||
+		page.Items[0].NoteNo != "CN-2026-Q3-AG-NORTH-VOL" || page.NextCursor == nil || *page.NextCursor != "AG-NORTH VOL" {
+		t.Fatalf("statements page %+v", page)
+	}
+	h.do("GET", "/v1/settlements/2026-Q3/statements?limit=1&cursor=AG-NORTH%20VOL", finance, nil).expect(t, 200).json(t, &page)
+	if len(page.Items) != 0 || page.NextCursor != nil {
+		t.Fatalf("second page %+v", page)
+	}
+	h.do("GET", "/v1/settlements/2026-Q3/statements?cursor=nonsense", finance, nil).expect(t, 422).problem(t)
+	h.do("GET", "/v1/settlements/2026-Q9/statements", finance, nil).expect(t, 404).problem(t)
+	h.do("GET", "/v1/settlements/2026-Q3/statements", "demo-agent-north", nil).expect(t, 403).problem(t)
 }

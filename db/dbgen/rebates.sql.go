@@ -1376,6 +1376,69 @@ func (q *Queries) ListSettlementStatements(ctx context.Context, settlementID str
 	return items, nil
 }
 
+const listSettlements = `-- name: ListSettlements :many
+SELECT id, period, kind, status, cutoff, returns_cutoff, started_by, approved_by, agents_total, agents_done, posted, total_credit, total_debit, started_at, approved_at, published_at, updated_at FROM rebate_settlements
+WHERE ($1::text IS NULL OR period = $1)
+  AND ($2::text IS NULL OR kind = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::text = '' OR id < $4::text)
+ORDER BY id DESC
+LIMIT $5
+`
+
+type ListSettlementsParams struct {
+	Period *string
+	Kind   *string
+	Status *string
+	After  string
+	Lim    int32
+}
+
+// Settlements, newest key first, filtered by period, kind and status.
+func (q *Queries) ListSettlements(ctx context.Context, arg ListSettlementsParams) ([]RebateSettlement, error) {
+	rows, err := q.db.Query(ctx, listSettlements,
+		arg.Period,
+		arg.Kind,
+		arg.Status,
+		arg.After,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RebateSettlement{}
+	for rows.Next() {
+		var i RebateSettlement
+		if err := rows.Scan(
+			&i.ID,
+			&i.Period,
+			&i.Kind,
+			&i.Status,
+			&i.Cutoff,
+			&i.ReturnsCutoff,
+			&i.StartedBy,
+			&i.ApprovedBy,
+			&i.AgentsTotal,
+			&i.AgentsDone,
+			&i.Posted,
+			&i.TotalCredit,
+			&i.TotalDebit,
+			&i.StartedAt,
+			&i.ApprovedAt,
+			&i.PublishedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listStoreDataPoints = `-- name: ListStoreDataPoints :many
 SELECT d.period, d.store_code, s.agent_code, d.metric, d.points, d.note, u.name AS recorded_by, d.recorded_at
 FROM store_data_points d JOIN stores s ON s.code = d.store_code JOIN users u ON u.id = d.recorded_by
@@ -1543,6 +1606,81 @@ func (q *Queries) OrderLinesReturned(ctx context.Context, orderID string) ([]Ord
 			&i.NetValue,
 			&i.ReturnedQty,
 			&i.ReturnedAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const pageSettlementStatements = `-- name: PageSettlementStatements :many
+SELECT s.agent_code, s.program_code, s.program_version, s.volume, s.tier, s.earned, s.capped, s.adjusted, s.total,
+       s.paid_before, s.credit, s.debit, coalesce(n.no, '') AS note_no
+FROM rebate_statements s
+LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
+WHERE s.settlement_id = $1
+  AND (s.agent_code, s.program_code) > ($2::text, $3::text)
+ORDER BY s.agent_code, s.program_code
+LIMIT $4
+`
+
+type PageSettlementStatementsParams struct {
+	SettlementID string
+	AfterAgent   string
+	AfterProgram string
+	Lim          int32
+}
+
+type PageSettlementStatementsRow struct {
+	AgentCode      string
+	ProgramCode    string
+	ProgramVersion int32
+	Volume         decimal.Decimal
+	Tier           int32
+	Earned         decimal.Decimal
+	Capped         decimal.Decimal
+	Adjusted       decimal.Decimal
+	Total          decimal.Decimal
+	PaidBefore     decimal.Decimal
+	Credit         decimal.Decimal
+	Debit          decimal.Decimal
+	NoteNo         string
+}
+
+// A page of a settlement's statements (agent, then program), with the note
+// posted for each.
+func (q *Queries) PageSettlementStatements(ctx context.Context, arg PageSettlementStatementsParams) ([]PageSettlementStatementsRow, error) {
+	rows, err := q.db.Query(ctx, pageSettlementStatements,
+		arg.SettlementID,
+		arg.AfterAgent,
+		arg.AfterProgram,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PageSettlementStatementsRow{}
+	for rows.Next() {
+		var i PageSettlementStatementsRow
+		if err := rows.Scan(
+			&i.AgentCode,
+			&i.ProgramCode,
+			&i.ProgramVersion,
+			&i.Volume,
+			&i.Tier,
+			&i.Earned,
+			&i.Capped,
+			&i.Adjusted,
+			&i.Total,
+			&i.PaidBefore,
+			&i.Credit,
+			&i.Debit,
+			&i.NoteNo,
 		); err != nil {
 			return nil, err
 		}

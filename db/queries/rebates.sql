@@ -349,3 +349,25 @@ WHERE r.order_id = $1 ORDER BY r.id;
 
 -- name: ListOrderReturnLines :many
 SELECT * FROM order_return_lines WHERE order_id = $1 ORDER BY return_id, line_no;
+
+-- name: ListSettlements :many
+-- Settlements, newest key first, filtered by period, kind and status.
+SELECT * FROM rebate_settlements
+WHERE (sqlc.narg(period)::text IS NULL OR period = sqlc.narg(period))
+  AND (sqlc.narg(kind)::text IS NULL OR kind = sqlc.narg(kind))
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+  AND (sqlc.arg(after)::text = '' OR id < sqlc.arg(after)::text)
+ORDER BY id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: PageSettlementStatements :many
+-- A page of a settlement's statements (agent, then program), with the note
+-- posted for each.
+SELECT s.agent_code, s.program_code, s.program_version, s.volume, s.tier, s.earned, s.capped, s.adjusted, s.total,
+       s.paid_before, s.credit, s.debit, coalesce(n.no, '') AS note_no
+FROM rebate_statements s
+LEFT JOIN credit_notes n ON n.settlement_id = s.settlement_id AND n.agent_code = s.agent_code AND n.program_code = s.program_code
+WHERE s.settlement_id = sqlc.arg(settlement_id)
+  AND (s.agent_code, s.program_code) > (sqlc.arg(after_agent)::text, sqlc.arg(after_program)::text)
+ORDER BY s.agent_code, s.program_code
+LIMIT sqlc.arg(lim);
