@@ -142,10 +142,9 @@ func (a *Rebates) Freeze(ctx context.Context, in SettlementSpec) (FreezeResult, 
 		if err != nil {
 			return err
 		}
-		agents, grades := programTargets(programs)
-		total, err := q.CountProgramAgents(ctx, dbgen.CountProgramAgentsParams{Agents: agents, Grades: grades})
+		total, err := countProgramAgents(ctx, q, in.ID, programs)
 		if err != nil {
-			return fmt.Errorf("settlement %s: count agents: %w", in.ID, err)
+			return err
 		}
 		if st.Status == SettlementStarted || st.Status == SettlementComputing || st.Status == SettlementFailed {
 			if err := q.StartComputing(ctx, dbgen.StartComputingParams{ID: in.ID, AgentsTotal: int32(total)}); err != nil {
@@ -202,6 +201,16 @@ func effectivePrograms(ctx context.Context, q *dbgen.Queries, p rebate.Period) (
 		out = append(out, pr)
 	}
 	return out, nil
+}
+
+// countProgramAgents counts the agents some of the programs apply to.
+func countProgramAgents(ctx context.Context, q *dbgen.Queries, id string, programs []program) (int64, error) {
+	agents, grades := programTargets(programs)
+	n, err := q.CountProgramAgents(ctx, dbgen.CountProgramAgentsParams{Agents: agents, Grades: grades})
+	if err != nil {
+		return 0, fmt.Errorf("settlement %s: count agents: %w", id, err)
+	}
+	return n, nil
 }
 
 func programTargets(ps []program) (agents, grades []string) {
@@ -457,10 +466,9 @@ func (a *Rebates) ClearStatements(ctx context.Context, id string) (FreezeResult,
 		if err != nil {
 			return err
 		}
-		agents, grades := programTargets(programs)
-		total, err := q.CountProgramAgents(ctx, dbgen.CountProgramAgentsParams{Agents: agents, Grades: grades})
+		total, err := countProgramAgents(ctx, q, id, programs)
 		if err != nil {
-			return fmt.Errorf("settlement %s: count agents: %w", id, err)
+			return err
 		}
 		if err := q.DeleteSettlementStatements(ctx, id); err != nil {
 			return fmt.Errorf("settlement %s: clear statements: %w", id, err)

@@ -250,20 +250,18 @@ func (s *server) recordDataPoints(c echo.Context) error {
 		if len(missing) > 0 {
 			return errInvalid(missing...)
 		}
-		// The scores of the agents whose stores were recorded, as they stand.
+		// The scores of the agents whose stores were recorded, as they stand:
+		// the sums the settlement reads.
+		agents := make([]string, 0, len(out.Items))
 		for _, it := range out.Items {
-			if _, done := out.Agents[it.Agent]; done {
-				continue
-			}
-			rows, err := q.ListStoreDataPoints(ctx, dbgen.ListStoreDataPointsParams{Period: period, Agent: it.Agent})
-			if err != nil {
-				return err
-			}
-			sum := decimal.Zero
-			for _, r := range rows {
-				sum = sum.Add(r.Points)
-			}
-			out.Agents[it.Agent] = money.A(sum)
+			agents = append(agents, it.Agent)
+		}
+		scores, err := q.AgentDataPoints(ctx, dbgen.AgentDataPointsParams{Period: period, Agents: agents})
+		if err != nil {
+			return err
+		}
+		for _, r := range scores {
+			out.Agents[r.AgentCode] = money.A(r.Points)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +40,7 @@ func (h *harness) ledger(t *testing.T, user, agent string) api.CreditNoteLedger 
 }
 
 // names reports whether the problem has an error for field.
-func names(p api.Problem, field string) bool {
-	for _, e := range p.Errors {
-		if e.Field == field {
-			return true
-		}
-	}
-	return false
-}
+func names(p api.Problem, field string) bool { return slices.Contains(problemFields(p), field) }
 
 func remaining(l api.CreditNoteLedger, no string) string {
 	for _, n := range l.Notes {

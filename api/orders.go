@@ -408,9 +408,9 @@ func (s *server) submitOrder(c echo.Context) error {
 	if p := principal(c); !p.Is(auth.RoleAgent, auth.RoleStore) {
 		return errForbidden("only agents and stores place orders")
 	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" || len(key) > 100 || !codeLike(key) {
-		return errInvalid(FieldError{Field: "Idempotency-Key", Detail: "header is required: 1-100 letters, digits, '-', '_', '.' or ':'"})
+	key, err := requiredIdempotencyKey(c)
+	if err != nil {
+		return err
 	}
 	p, b, lines, q, err := s.priceRequest(c, false)
 	if err != nil {

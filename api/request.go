@@ -361,6 +361,16 @@ func readInput[T any](c echo.Context, roles ...auth.Role) (auth.Principal, T, er
 	return p, in, decodeJSON(c, &in)
 }
 
+// requiredIdempotencyKey reads the Idempotency-Key header a request that
+// creates something must carry: 1-100 letters, digits, '-', '_', '.' or ':'.
+func requiredIdempotencyKey(c echo.Context) (string, error) {
+	key := c.Request().Header.Get("Idempotency-Key")
+	if key == "" || len(key) > 100 || !codeLike(key) {
+		return "", errInvalid(FieldError{Field: "Idempotency-Key", Detail: "header is required: 1-100 letters, digits, '-', '_', '.' or ':'"})
+	}
+	return key, nil
+}
+
 // created answers 201 with the new resource and its Location.
 func created(c echo.Context, location string, v any) error {
 	c.Response().Header().Set(echo.HeaderLocation, location)

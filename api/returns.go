@@ -112,9 +112,9 @@ func (s *server) recordReturn(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" || len(key) > 100 || !codeLike(key) {
-		return errInvalid(FieldError{Field: "Idempotency-Key", Detail: "header is required: 1-100 letters, digits, '-', '_', '.' or ':'"})
+	key, err := requiredIdempotencyKey(c)
+	if err != nil {
+		return err
 	}
 	var in returnInput
 	if err := decodeJSON(c, &in); err != nil {
